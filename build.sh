@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# weft's build driver: the two commands of README's quick start, and CI's.
+#
+#   ./build.sh run              install what is missing, build, run the demo
+#   ./build.sh test [VARIANT]   install, build and run the test suite
+#       VARIANT: plain (default) | asan (ASan+UBSan) | tsan | all | ci
+#       ci = plain + asan + tsan + the installed-package consumer check +
+#            the benchmark smoke run (what .ci/run does)
+#   ./build.sh consumer         build tests/consumer against an installed weft
+#
+# Environment: WEFT_STRESS=1 also runs the long soak/stress configurations;
+# JOBS=N sets build parallelism (default: all cores).
+set -euo pipefail
+cd "$(dirname "$0")"
+root=$(pwd)
+jobs=${JOBS:-$(nproc)}
+
+bash scripts/install-deps.sh
+
+configure() {  # configure <build-dir> <extra cmake args...>
+  local dir=$1
+  shift
+  local stress=OFF
+  [[ "${WEFT_STRESS:-0}" == "1" ]] && stress=ON
+  cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_STRESS=$stress "$@" >/dev/null
+}
+
+run_suite() {  # run_suite <name> <build-dir> <cmake args...>
+  local name=$1 dir=$2
+  shift 2
+  echo "== weft test suite: $name ($dir)"
+  configure "$dir" "$@"
+  cmake --build "$dir" -j "$jobs"
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 900)
+}
+
+consumer_check() {
+  echo "== installed-package check: tests/consumer against a fresh install"
+  local build=build/consumer-weft prefix=build/consumer-prefix
+  rm -rf "$prefix" build/consumer-app
+  configure "$build" -DWEFT_BUILD_TESTS=OFF -DWEFT_BUILD_SAMPLES=OFF -DWEFT_BUILD_BENCH=OFF \
+    -DCMAKE_INSTALL_PREFIX="$root/$prefix"
+  cmake --build "$build" -j "$jobs"
+  cmake --install "$build" >/dev/null
+  cmake -S tests/consumer -B build/consumer-app -G Ninja -DCMAKE_PREFIX_PATH="$root/$prefix" >/dev/null
+  cmake --build build/consumer-app -j "$jobs"
+  ./build/consumer-app/weft-consumer
+}
+
+bench_smoke() {
+  if [[ -x bench/run.sh ]] && [[ -f bench/CMakeLists.txt ]]; then
+    echo "== benchmark smoke run (tiny parameters, weft only)"
+    bash bench/run.sh smoke impls=weft
+  fi
+}
+
+case "${1:-}" in
+  run)
+    configure build/release -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=OFF
+    cmake --build build/release -j "$jobs" --target weft-demo
+    ./build/release/samples/demo/weft-demo
+    ;;
+  test)
+    case "${2:-plain}" in
+      plain) run_suite plain build/test ;;
+      asan) ASAN_OPTIONS=detect_leaks=1 run_suite asan build/test-asan -DWEFT_SANITIZE=address -DWEFT_BUILD_BENCH=OFF ;;
+      tsan) run_suite tsan build/test-tsan -DWEFT_SANITIZE=thread -DWEFT_BUILD_BENCH=OFF -DWEFT_BUILD_SAMPLES=OFF ;;
+      all)
+        "$0" test plain
+        "$0" test asan
+        "$0" test tsan
+        ;;
+      ci)
+        "$0" test plain
+        "$0" test asan
+        "$0" test tsan
+        consumer_check
+        bench_smoke
+        ;;
+      *) echo "unknown test variant '${2}': plain | asan | tsan | all | ci" >&2; exit 2 ;;
+    esac
+    ;;
+  consumer) consumer_check ;;
+  *)
+    sed -n '2,14p' "$0" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,126 @@
+#pragma once
+// The non-template half of weft's API: the runtime functions that the
+// inline templates of context.hpp and runtime.hpp call. Internal.
+
+#include <weft/runtime/behavior.hpp>
+#include <weft/runtime/detail/envelope.hpp>
+#include <weft/runtime/exit_reason.hpp>
+#include <weft/runtime/messages.hpp>
+#include <weft/runtime/options.hpp>
+#include <weft/runtime/pid.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+namespace weft {
+
+class context;
+
+namespace detail {
+
+class cell;
+class runtime_impl;
+
+// A negative timeout means "no deadline".
+inline constexpr std::chrono::nanoseconds no_timeout{-1};
+
+// What user code an actor runs.
+struct actor_body {
+  virtual ~actor_body() = default;
+  // Handler style: returns the initial behavior (and run() is not called).
+  // Erlang style: returns an empty behavior; run() is the actor's life.
+  virtual behavior init(context&) { return {}; }
+  virtual bool handler_style() const noexcept = 0;
+  virtual void run(context&) {}
+  virtual void on_exit(context&, const exit_reason&) noexcept {}
+};
+
+enum class send_mode : std::uint8_t { blocking, try_once, timed };
+
+// from == nullptr: the caller is not an actor (a thread blocks instead of
+// a fiber under overflow_policy::block).
+send_status send_envelope(cell* from, const pid& to, envelope* e, send_mode mode, std::chrono::nanoseconds timeout);
+
+struct matcher {
+  bool (*fn)(const void* arg, const envelope& e);
+  const void* arg;
+};
+
+// Removes and returns the oldest queued message that `m` accepts, waiting
+// up to `timeout`; nullptr on timeout. Signals are handled on the way.
+envelope* receive_envelope(cell* self, matcher m, std::chrono::nanoseconds timeout);
+
+// Marks `e` as the message being handled (for reply()), and deletes it
+// when the scope ends.
+class handling_scope {
+ public:
+  handling_scope(cell* self, envelope* e) noexcept;
+  ~handling_scope();
+  handling_scope(const handling_scope&) = delete;
+  handling_scope& operator=(const handling_scope&) = delete;
+
+ private:
+  cell* self_;
+  envelope* e_;
+  envelope* previous_;
+};
+
+// Sends `request` and waits for the reply envelope (nullptr and `error`
+// set on failure).
+envelope* ask_envelope(cell* self, const pid& to, envelope* request, std::chrono::nanoseconds timeout,
+                       ask_error& error);
+envelope* thread_ask_envelope(runtime_impl* rt, const pid& to, envelope* request, std::chrono::nanoseconds timeout,
+                              ask_error& error);
+
+void reply_current(cell* self, envelope* reply);
+// Detaches the current request so that someone may answer it later.
+bool take_current_request(cell* self, pid& reply_to, std::uint64_t& request_id);
+void send_reply(const pid& to, std::uint64_t request_id, envelope* reply);
+
+pid spawn_body(runtime_impl* rt, cell* parent, std::unique_ptr<actor_body> body, spawn_options options, bool link);
+
+struct timer_ref_data {
+  std::uint64_t id = 0;
+};
+std::uint64_t start_timer(runtime_impl* rt, std::chrono::nanoseconds delay, std::chrono::nanoseconds period,
+                          const pid& to, std::function<envelope*()> make_message);
+bool cancel_timer(runtime_impl* rt, std::uint64_t id);
+
+void run_blocking(cell* self, const std::function<void()>& fn);
+
+runtime_impl* runtime_of(const cell* c) noexcept;
+context& context_of(cell* c) noexcept;
+
+template <class F>
+struct function_body final : actor_body {
+  explicit function_body(F f) : fn(std::move(f)) {}
+  static constexpr bool returns_behavior = std::is_same_v<std::invoke_result_t<F&, context&>, behavior>;
+  bool handler_style() const noexcept override { return returns_behavior; }
+  behavior init(context& self) override {
+    if constexpr (returns_behavior) {
+      return fn(self);
+    } else {
+      (void)self;
+      return {};
+    }
+  }
+  void run(context& self) override {
+    if constexpr (!returns_behavior) fn(self);
+  }
+  F fn;
+};
+
+template <class F>
+std::unique_ptr<actor_body> make_function_body(F&& f) {
+  using Fn = std::decay_t<F>;
+  static_assert(std::is_invocable_v<Fn&, context&>, "an actor function takes weft::context&");
+  using R = std::invoke_result_t<Fn&, context&>;
+  static_assert(std::is_void_v<R> || std::is_same_v<R, behavior>,
+                "an actor function returns void (Erlang style) or weft::behavior (handler style)");
+  return std::make_unique<function_body<Fn>>(std::forward<F>(f));
+}
+
+}  // namespace detail
+}  // namespace weft

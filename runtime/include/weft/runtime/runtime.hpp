@@ -1,0 +1,185 @@
+#pragma once
+// weft::runtime — one actor system: its scheduler threads, its actors,
+// names, timers and dead letters. Several runtimes may live in one process;
+// nothing in weft is a process-wide singleton (but for the SIGSEGV handler
+// that reports fiber stack overflows, which chains to any previous one).
+//
+// Every member is callable from any thread, including actors of this
+// runtime. The waiting calls (send into a full block-policy mailbox, ask)
+// block the calling thread; from inside an actor use context instead,
+// which suspends only the actor.
+
+#include <weft/runtime/context.hpp>
+#include <weft/runtime/detail/backend.hpp>
+#include <weft/runtime/messages.hpp>
+#include <weft/runtime/options.hpp>
+#include <weft/runtime/pid.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace weft {
+
+enum class shutdown_mode : std::uint8_t {
+  // Stop taking messages and spawns from outside, let actors finish what
+  // is queued, then stop the remaining actors children-first.
+  drain,
+  // Kill every actor now.
+  abort,
+};
+
+struct dead_letter_stats {
+  std::array<std::uint64_t, static_cast<std::size_t>(dead_letter_cause::count_)> by_cause{};
+  std::uint64_t operator[](dead_letter_cause c) const { return by_cause[static_cast<std::size_t>(c)]; }
+  std::uint64_t total() const {
+    std::uint64_t sum = 0;
+    for (auto n : by_cause) sum += n;
+    return sum;
+  }
+};
+
+struct worker_stats {
+  std::size_t run_queue_length = 0;
+  std::uint64_t activations = 0;
+  std::uint64_t steals = 0;
+  std::uint64_t fiber_switches = 0;
+  std::uint64_t parks = 0;
+  bool parked = false;
+};
+
+struct runtime_stats {
+  std::size_t live_actors = 0;
+  std::uint64_t spawned = 0;
+  std::size_t timers_pending = 0;
+  std::size_t global_queue_length = 0;
+  // Fibers that exist right now: each worker's carrier (plus a spare),
+  // and one per actor blocked inside a receive, ask, send or blocking().
+  std::size_t fibers_in_use = 0;
+  std::vector<worker_stats> workers;
+  dead_letter_stats dead_letters;
+};
+
+class runtime {
+ public:
+  explicit runtime(runtime_options options = {});
+  // Shuts down (drain, 10 s, then abort) if nobody did.
+  ~runtime();
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  // -- any thread ----------------------------------------------------------
+
+  // Spawns an actor running fn(context&): Erlang style if fn returns void,
+  // handler style if it returns a weft::behavior.
+  template <class F>
+  pid spawn(F&& fn, spawn_options options = {}) {
+    return detail::spawn_body(impl_.get(), nullptr, detail::make_function_body(std::forward<F>(fn)),
+                              std::move(options), false);
+  }
+  template <class A, class... Args>
+  pid spawn_actor(spawn_options options = {}, Args&&... args) {
+    static_assert(std::is_base_of_v<actor, A>, "spawn_actor<A>: A derives from weft::actor");
+    return detail::spawn_body(impl_.get(), nullptr,
+                              std::make_unique<detail::class_body<A>>(std::forward<Args>(args)...),
+                              std::move(options), false);
+  }
+
+  // Sends from outside any actor. Under overflow_policy::block a full
+  // mailbox blocks the calling thread; try_send never blocks.
+  template <class T>
+  send_status send(const pid& to, T&& message) {
+    return detail::send_envelope(nullptr, to, detail::make_envelope(std::forward<T>(message)),
+                                 detail::send_mode::blocking, detail::no_timeout);
+  }
+  template <class T>
+  send_status send_for(const pid& to, T&& message, std::chrono::nanoseconds timeout) {
+    return detail::send_envelope(nullptr, to, detail::make_envelope(std::forward<T>(message)),
+                                 detail::send_mode::timed, timeout);
+  }
+  template <class T>
+  send_status try_send(const pid& to, T&& message) {
+    return detail::send_envelope(nullptr, to, detail::make_envelope(std::forward<T>(message)),
+                                 detail::send_mode::try_once, detail::no_timeout);
+  }
+
+  // Request/reply from outside any actor; blocks the calling thread.
+  template <class R, class T>
+  result<R> ask(const pid& to, T&& request, std::chrono::nanoseconds timeout) {
+    ask_error error{};
+    detail::envelope* reply =
+        detail::thread_ask_envelope(impl_.get(), to, detail::make_envelope(std::forward<T>(request)), timeout, error);
+    if (reply == nullptr) return error;
+    std::unique_ptr<detail::envelope, detail::envelope_deleter> hold(reply);
+    if (!detail::holds<R>(*reply)) return ask_error::bad_reply_type;
+    return result<R>(std::move(detail::payload<R>(*reply)));
+  }
+
+  // Sends an exit signal to `target`, as context::exit(pid, reason) does.
+  void exit(const pid& target, exit_reason reason);
+
+  // Names: one actor per name; a name is released when its actor exits.
+  bool register_name(std::string name, const pid& who);
+  bool unregister_name(std::string_view name);
+  pid whereis(std::string_view name) const;
+  std::vector<std::string> registered_names() const;
+
+  template <class T>
+  timer_ref send_after(std::chrono::nanoseconds delay, const pid& to, T&& message) {
+    auto holder = std::make_shared<std::decay_t<T>>(std::forward<T>(message));
+    return {detail::start_timer(impl_.get(), delay, std::chrono::nanoseconds::zero(), to,
+                                [holder]() { return detail::make_envelope(std::move(*holder)); })};
+  }
+  bool cancel_timer(timer_ref ref) { return detail::cancel_timer(impl_.get(), ref.id); }
+
+  // Dead letters: counts by cause, and an optional actor that receives a
+  // weft::dead_letter for each (none about itself, to avoid loops).
+  dead_letter_stats dead_letters() const;
+  void subscribe_dead_letters(const pid& subscriber);
+
+  std::size_t live_actors() const;
+  runtime_stats stats() const;
+  const runtime_options& options() const;
+
+  // Blocks until no actor is runnable and no message is in flight, or the
+  // timeout passes; true if the runtime went quiet.
+  bool wait_quiescent(std::chrono::nanoseconds timeout);
+
+  // Stops the runtime: all actors, then the workers. Idempotent; callable
+  // from any thread (from an actor it only starts the shutdown and
+  // returns). Drain that does not finish within `timeout` turns into an
+  // abort. Returns true if the drain completed in time.
+  bool shutdown(shutdown_mode mode = shutdown_mode::drain,
+                std::chrono::nanoseconds timeout = std::chrono::seconds(10));
+  // Blocks until every actor has exited (shutdown, or they all finished).
+  bool wait_all_exited(std::chrono::nanoseconds timeout);
+
+  detail::runtime_impl& impl() noexcept { return *impl_; }
+
+ private:
+  std::unique_ptr<detail::runtime_impl> impl_;
+};
+
+// An actor identity for a thread that is not an actor (main, a test):
+// it has a pid and a mailbox, and its context's receive/ask block the
+// thread instead of a fiber. Owner: the thread that created it.
+class scoped_actor {
+ public:
+  explicit scoped_actor(runtime& rt, spawn_options options = {});
+  ~scoped_actor();
+  scoped_actor(const scoped_actor&) = delete;
+  scoped_actor& operator=(const scoped_actor&) = delete;
+
+  context* operator->() noexcept { return ctx_; }
+  context& operator*() noexcept { return *ctx_; }
+  pid self() const { return ctx_->self(); }
+
+ private:
+  context* ctx_;
+};
+
+}  // namespace weft

@@ -1,0 +1,567 @@
+// The owner side of an actor: signal handling, waiting, receive, ask,
+// running user code and exiting.
+//
+// Exit protocol (terminate):
+//   1. Run the handler-style on_exit hook (not after kill), then destroy the
+//      user's state (its destructors may still send).
+//   2. Release the registered name, so a restarted actor can take it.
+//   3. Close the mailbox (CLOSED: every later send fails as `dead`) and
+//      drain it: requests get an `actor_down` answer, link and monitor
+//      signals that raced with the exit are answered as if they had come
+//      just after it, the rest goes to dead letters.
+//   4. Wake blocked senders (they see CLOSED).
+//   5. Send exit signals to links and down messages to monitors.
+//   6. Tell the runtime (live count, exit waiters); drop its reference.
+
+#include "cell.hpp"
+#include "runtime_impl.hpp"
+
+#include <weft/runtime/runtime.hpp>
+
+#include <algorithm>
+#include <cstdio>
+
+namespace weft::detail {
+
+using namespace mailbox_bits;
+
+cell::cell(runtime_impl* owner_rt, std::uint64_t actor_id, std::unique_ptr<actor_body> body,
+           const spawn_options& options, std::size_t capacity, overflow_policy policy, bool thread_bound)
+    : capacity_(static_cast<std::uint32_t>(capacity)),
+      policy_(policy),
+      body_(std::move(body)),
+      ctx_(this),
+      handler_style_(body_ != nullptr && body_->handler_style()),
+      trap_exit_(options.trap_exit || thread_bound),
+      thread_bound_(thread_bound),
+      stack_size_(options.stack_size),
+      label_(options.label),
+      spawned_at_(std::chrono::steady_clock::now()) {
+  id = actor_id;
+  rt = owner_rt;
+  if (thread_bound) parker_ = std::make_unique<thread_parker>();
+}
+
+cell::~cell() {
+  // A cell that never ran (or a thread cell) may still hold envelopes.
+  while (envelope* e = stash_.pop_front()) delete e;
+  while (mpsc_node* n = inbox_.pop()) delete static_cast<envelope*>(n);
+  while (envelope* e = rescued_.pop_front()) delete e;
+}
+
+void destroy_cell(cell_header* h) noexcept { delete static_cast<cell*>(h); }
+
+runtime_impl* runtime_of(const cell* c) noexcept { return c->rt; }
+context& context_of(cell* c) noexcept { return c->ctx_; }
+
+void cell::throw_exit(exit_reason reason) {
+  if (thread_bound_) {
+    // A thread cannot be unwound by a signal; its owner sees exit_msg.
+    throw std::logic_error("weft: context::exit on a scoped_actor; destroy the scoped_actor instead");
+  }
+  throw exit_unwind{std::move(reason)};
+}
+
+namespace {
+
+// Stops the actor now, or after its blocking() call if it is in one.
+envelope* stop_with(cell& c, exit_reason reason) {
+  if (c.defer_exit_) {
+    if (!c.deferred_exit_) c.deferred_exit_ = std::make_unique<exit_reason>(std::move(reason));
+    return nullptr;
+  }
+  c.throw_exit(std::move(reason));
+}
+
+envelope* as_exit_message(const pid& from, exit_reason reason) {
+  return make_envelope(exit_msg{from, std::move(reason)}, envelope_kind::down);
+}
+
+}  // namespace
+
+envelope* cell::filter(envelope* e) {
+  switch (e->kind) {
+    case envelope_kind::user:
+      return e;
+    case envelope_kind::reply:
+      if (awaited_request_ != 0 && e->request_id == awaited_request_) return e;
+      rt->count_dead_letter(dead_letter_cause::late_reply, this, e);
+      delete e;
+      return nullptr;
+    case envelope_kind::down:
+      if (holds<down_msg>(*e)) {
+        auto it = monitors_out_.find(payload<down_msg>(*e).ref.value);
+        if (it == monitors_out_.end()) {  // demonitored meanwhile
+          delete e;
+          return nullptr;
+        }
+        monitors_out_.erase(it);
+      }
+      return e;
+    case envelope_kind::exit_signal: {
+      std::unique_ptr<envelope> hold(e);
+      auto& signal = payload<exit_signal_payload>(*e);
+      if (signal.from_link) {
+        auto it = std::find(links_.begin(), links_.end(), signal.from);
+        if (it == links_.end()) return nullptr;  // unlinked meanwhile: Erlang drops it too
+        links_.erase(it);
+      }
+      if (signal.reason.code() == exit_reason::kind::kill && !signal.from_link) {
+        return stop_with(*this, exit_reason::killed());
+      }
+      if (trap_exit_) return as_exit_message(signal.from, std::move(signal.reason));
+      if (signal.reason.is_normal()) return nullptr;
+      return stop_with(*this, signal.reason);
+    }
+    case envelope_kind::link: {
+      auto& p = payload<link_payload>(*e);
+      if (std::find(links_.begin(), links_.end(), p.from) == links_.end()) links_.push_back(std::move(p.from));
+      delete e;
+      return nullptr;
+    }
+    case envelope_kind::unlink: {
+      auto& p = payload<link_payload>(*e);
+      std::erase(links_, p.from);
+      delete e;
+      return nullptr;
+    }
+    case envelope_kind::monitor:
+      monitors_in_.push_back(std::move(payload<monitor_payload>(*e)));
+      delete e;
+      return nullptr;
+    case envelope_kind::demonitor: {
+      const monitor_ref ref = payload<monitor_payload>(*e).ref;
+      std::erase_if(monitors_in_, [&](const monitor_payload& m) { return m.ref == ref; });
+      delete e;
+      return nullptr;
+    }
+    case envelope_kind::wake:
+      delete e;
+      return nullptr;
+    case envelope_kind::call: {
+      std::unique_ptr<envelope> hold(e);
+      payload<call_payload>(*e).fn(*this);
+      return nullptr;
+    }
+  }
+  delete e;
+  return nullptr;
+}
+
+bool cell::absorb_pending() {
+  bool any = false;
+  while (envelope* e = pull()) {
+    any = true;
+    if (envelope* visible = filter(e)) stash_.push_back(visible);
+  }
+  return any;
+}
+
+bool cell::await_input(std::chrono::steady_clock::time_point deadline, bool has_deadline) {
+  if (absorb_pending()) return true;
+  if (has_deadline && std::chrono::steady_clock::now() >= deadline) return false;
+  suspend(deadline, has_deadline);
+  absorb_pending();
+  return !has_deadline || std::chrono::steady_clock::now() < deadline;
+}
+
+namespace {
+
+// Runs on the next carrier right after an actor's fiber left: the fiber is
+// saved, so the actor may now be resumed by anyone.
+void park_hook(fiber* departed, void* arg) {
+  auto* c = static_cast<cell*>(arg);
+  c->suspended_ = departed;
+  if (!c->try_idle()) {
+    // Input arrived while we were switching: run it again.
+    worker* w = current_worker(c->rt);
+    w->make_runnable(c, true);
+  }
+}
+
+void yield_hook(fiber* departed, void* arg) {
+  auto* c = static_cast<cell*>(arg);
+  c->suspended_ = departed;
+  current_worker(c->rt)->make_runnable(c, true);
+}
+
+}  // namespace
+
+void cell::suspend(std::chrono::steady_clock::time_point deadline, bool has_deadline) {
+  if (thread_bound_) {
+    std::unique_lock lock(parker_->mutex);
+    if (!try_idle()) return;
+    while (!parker_->woken) {
+      if (!has_deadline) {
+        parker_->cv.wait(lock);
+      } else if (parker_->cv.wait_until(lock, deadline) == std::cv_status::timeout) {
+        break;
+      }
+    }
+    parker_->woken = false;
+    return;
+  }
+  if (unread(state_.load(std::memory_order_acquire)) > pulled_) return;
+  std::uint64_t timer = 0;
+  if (has_deadline) {
+    timer = rt->timers_.start(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  deadline - std::chrono::steady_clock::now()),
+                              std::chrono::nanoseconds::zero(), pid_of(this), nullptr);
+  }
+  worker* w = current_worker(rt);
+  fiber* self = current_fiber();
+  fiber* next = w->take_carrier();
+  w->switches_.fetch_add(1, std::memory_order_relaxed);
+  switch_to(self, next, &park_hook, this);
+  status.store(actor_status::running, std::memory_order_relaxed);
+  if (timer != 0) rt->timers_.cancel(timer);
+}
+
+void cell::yield_now() {
+  if (thread_bound_) {
+    std::this_thread::yield();
+    return;
+  }
+  worker* w = current_worker(rt);
+  fiber* self = current_fiber();
+  fiber* next = w->take_carrier();
+  w->switches_.fetch_add(1, std::memory_order_relaxed);
+  switch_to(self, next, &yield_hook, this);
+  status.store(actor_status::running, std::memory_order_relaxed);
+}
+
+// -- receive and friends --------------------------------------------------
+
+envelope* receive_envelope(cell* self, matcher m, std::chrono::nanoseconds timeout) {
+  const bool has_deadline = timeout.count() >= 0;
+  const auto deadline = std::chrono::steady_clock::now() + (has_deadline ? timeout : std::chrono::nanoseconds::zero());
+  envelope* prev = nullptr;
+  for (envelope* e = self->stash_.head; e != nullptr; prev = e, e = static_cast<envelope*>(e->next.load(std::memory_order_relaxed))) {
+    if (m.fn(m.arg, *e)) {
+      self->stash_.unlink(prev, e);
+      return e;
+    }
+  }
+  self->status.store(actor_status::receiving, std::memory_order_relaxed);
+  for (;;) {
+    while (envelope* raw = self->pull()) {
+      envelope* e = self->filter(raw);
+      if (e == nullptr) continue;
+      if (m.fn(m.arg, *e)) {
+        self->status.store(actor_status::running, std::memory_order_relaxed);
+        return e;
+      }
+      self->stash_.push_back(e);
+    }
+    if (has_deadline && std::chrono::steady_clock::now() >= deadline) {
+      self->status.store(actor_status::running, std::memory_order_relaxed);
+      return nullptr;
+    }
+    self->suspend(deadline, has_deadline);
+    self->status.store(actor_status::receiving, std::memory_order_relaxed);
+  }
+}
+
+handling_scope::handling_scope(cell* self, envelope* e) noexcept : self_(self), e_(e), previous_(self->current_) {
+  self->current_ = e;
+}
+
+handling_scope::~handling_scope() {
+  if (e_->request_id != 0 && e_->reply_to && std::uncaught_exceptions() > 0) {
+    // The handler died with the request in hand: the asker learns now.
+    send_reply(e_->reply_to, e_->request_id, make_envelope(reply_error{ask_error::actor_down}, envelope_kind::reply));
+  }
+  self_->consumed(*e_);
+  self_->processed.fetch_add(1, std::memory_order_relaxed);
+  self_->current_ = previous_;
+  delete e_;
+}
+
+void answer_request(envelope& request, envelope* reply) {
+  pid to = std::move(request.reply_to);
+  send_reply(to, std::exchange(request.request_id, 0), reply);
+}
+
+void send_reply(const pid& to, std::uint64_t request_id, envelope* reply) {
+  reply->request_id = request_id;
+  if (!to) {
+    delete reply;
+    return;
+  }
+  as_cell(to)->deliver(nullptr, reply, send_mode::try_once, no_timeout);
+}
+
+void reply_current(cell* self, envelope* reply) {
+  if (self->current_ == nullptr || self->current_->request_id == 0 || !self->current_->reply_to) {
+    delete reply;
+    return;
+  }
+  answer_request(*self->current_, reply);
+}
+
+bool take_current_request(cell* self, pid& reply_to, std::uint64_t& request_id) {
+  envelope* e = self->current_;
+  if (e == nullptr || e->request_id == 0 || !e->reply_to) return false;
+  reply_to = std::move(e->reply_to);
+  request_id = std::exchange(e->request_id, 0);
+  return true;
+}
+
+namespace {
+ask_error ask_error_of(send_status s) {
+  switch (s) {
+    case send_status::dead:
+      return ask_error::no_actor;
+    case send_status::timeout:
+      return ask_error::timeout;
+    case send_status::stopping:
+      return ask_error::stopping;
+    default:
+      return ask_error::rejected;
+  }
+}
+}  // namespace
+
+envelope* ask_envelope(cell* self, const pid& to, envelope* request, std::chrono::nanoseconds timeout,
+                       ask_error& error) {
+  if (!to) {
+    delete request;
+    error = ask_error::no_actor;
+    return nullptr;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const std::uint64_t id = self->next_request_id_++;
+  request->request_id = id;
+  request->reply_to = pid_of(self);
+  self->awaited_request_ = id;
+  const send_status sent = as_cell(to)->deliver(self, request, send_mode::timed, timeout);
+  if (sent != send_status::ok) {
+    self->awaited_request_ = 0;
+    error = ask_error_of(sent);
+    return nullptr;
+  }
+  std::chrono::nanoseconds left = no_timeout;
+  if (timeout.count() >= 0) {
+    left = std::max(std::chrono::nanoseconds::zero(), timeout - (std::chrono::steady_clock::now() - start));
+  }
+  struct wanted {
+    std::uint64_t id;
+  } w{id};
+  matcher m{[](const void* arg, const envelope& e) {
+              return e.kind == envelope_kind::reply && e.request_id == static_cast<const wanted*>(arg)->id;
+            },
+            &w};
+  envelope* reply = receive_envelope(self, m, left);
+  self->awaited_request_ = 0;
+  if (reply == nullptr) {
+    error = ask_error::timeout;
+    return nullptr;
+  }
+  if (holds<reply_error>(*reply)) {
+    error = payload<reply_error>(*reply).error;
+    delete reply;
+    return nullptr;
+  }
+  return reply;
+}
+
+envelope* thread_ask_envelope(runtime_impl* rt, const pid& to, envelope* request, std::chrono::nanoseconds timeout,
+                              ask_error& error) {
+  if (!rt->accepting_external()) {
+    delete request;
+    error = ask_error::stopping;
+    return nullptr;
+  }
+  cell* c = rt->make_thread_cell({});
+  envelope* reply = ask_envelope(c, to, request, timeout, error);
+  rt->finish_thread_cell(c);
+  return reply;
+}
+
+send_status send_envelope(cell* from, const pid& to, envelope* e, send_mode mode, std::chrono::nanoseconds timeout) {
+  if (!to) {
+    delete e;
+    return send_status::dead;
+  }
+  cell* target = as_cell(to);
+  if ((from == nullptr || from->thread_bound_) && !target->rt->accepting_external()) {
+    delete e;
+    return send_status::stopping;
+  }
+  return target->deliver(from, e, mode, timeout);
+}
+
+void run_blocking(cell* self, const std::function<void()>& fn) {
+  if (self->thread_bound_) {
+    fn();
+    return;
+  }
+  struct job_state {
+    std::atomic<bool> done{false};
+  } state;
+  self->defer_exit_ = true;
+  self->rt->blocking_.submit([&state, &fn, me = pid_of(self)] {
+    fn();
+    // After this store the actor may resume and `state`/`fn` die with its
+    // frame: only `me`, our own copy, is touched afterwards.
+    state.done.store(true, std::memory_order_release);
+    auto* e = make_envelope(wake_payload{}, envelope_kind::wake);
+    if (!as_cell(me)->deliver_signal(e)) delete e;
+  });
+  self->status.store(actor_status::waiting, std::memory_order_relaxed);
+  while (!state.done.load(std::memory_order_acquire)) self->await_input({}, false);
+  self->status.store(actor_status::running, std::memory_order_relaxed);
+  self->defer_exit_ = false;
+  if (self->deferred_exit_) {
+    exit_reason reason = std::move(*self->deferred_exit_);
+    self->deferred_exit_.reset();
+    self->throw_exit(std::move(reason));
+  }
+}
+
+// -- exiting --------------------------------------------------------------
+
+void terminate(cell* c, exit_reason reason) {
+  c->exiting_ = true;
+  c->status.store(actor_status::exiting, std::memory_order_relaxed);
+  if (c->body_ != nullptr && c->started_ && c->handler_style_ && reason.code() != exit_reason::kind::killed) {
+    c->body_->on_exit(c->ctx_, reason);
+  }
+  c->behavior_ = behavior();
+  c->pending_behavior_.reset();
+  c->body_.reset();
+  c->rt->release_name(c);
+  c->exit_reason_ = reason;
+  const exit_reason link_reason =
+      reason.code() == exit_reason::kind::kill ? exit_reason::killed() : reason;
+  pid self = pid_of(c);
+  c->close_and_drain([&](envelope* e) {
+    std::unique_ptr<envelope> hold(e);
+    switch (e->kind) {
+      case envelope_kind::user:
+        bounce_request(*e, ask_error::actor_down);
+        c->rt->count_dead_letter(dead_letter_cause::exited_unread, c, e);
+        break;
+      case envelope_kind::link: {
+        auto* signal = make_envelope(exit_signal_payload{self, link_reason, true}, envelope_kind::exit_signal);
+        if (!as_cell(payload<link_payload>(*e).from)->deliver_signal(signal)) delete signal;
+        break;
+      }
+      case envelope_kind::monitor: {
+        auto& m = payload<monitor_payload>(*e);
+        auto* down = make_envelope(down_msg{m.ref, self, reason}, envelope_kind::down);
+        if (!as_cell(m.watcher)->deliver_signal(down)) delete down;
+        break;
+      }
+      default:
+        break;
+    }
+  });
+  c->wake_space_waiters();
+  for (const pid& linked : c->links_) {
+    auto* signal = make_envelope(exit_signal_payload{self, link_reason, true}, envelope_kind::exit_signal);
+    if (!as_cell(linked)->deliver_signal(signal)) delete signal;
+  }
+  for (const monitor_payload& m : c->monitors_in_) {
+    auto* down = make_envelope(down_msg{m.ref, self, reason}, envelope_kind::down);
+    if (!as_cell(m.watcher)->deliver_signal(down)) delete down;
+  }
+  c->links_.clear();
+  c->monitors_in_.clear();
+  c->monitors_out_.clear();
+  c->parent_ = pid();
+  c->status.store(actor_status::dead, std::memory_order_relaxed);
+  if (!c->thread_bound_) c->rt->actor_exited(c);
+}
+
+void bounce_request(envelope& e, ask_error error) {
+  if (e.request_id == 0 || !e.reply_to) return;
+  send_reply(e.reply_to, std::exchange(e.request_id, 0), make_envelope(reply_error{error}, envelope_kind::reply));
+}
+
+namespace {
+
+exit_reason reason_of_current_exception() {
+  try {
+    throw;
+  } catch (exit_unwind& u) {
+    return std::move(u.reason);
+  } catch (const std::exception& e) {
+    return exit_reason::error(e.what());
+  } catch (...) {
+    return exit_reason::error("unknown exception");
+  }
+}
+
+// Handler style: processes up to the budget. True if the actor went idle
+// or exited; false if it used its budget with input left (re-queue it).
+bool run_handlers(cell* c) {
+  runtime_impl* rt = c->rt;
+  if (!c->started_) {
+    c->started_ = true;
+    c->behavior_ = c->body_->init(c->ctx_);
+    if (!c->behavior_) {
+      terminate(c, exit_reason::normal());
+      return true;
+    }
+  }
+  const unsigned budget = rt->options_.message_budget;
+  const auto time_budget = rt->options_.time_budget;
+  std::chrono::steady_clock::time_point started{};
+  for (unsigned handled = 0;;) {
+    envelope* e = c->stash_.pop_front();
+    if (e == nullptr) {
+      envelope* raw = c->pull();
+      if (raw == nullptr) {
+        if (c->try_idle()) {
+          c->status.store(actor_status::waiting, std::memory_order_relaxed);
+          return true;
+        }
+        // A sender reserved but has not linked its envelope yet, or new
+        // input raced with try_idle: come back after the others.
+        if (handled > 0 || c->unread_pending()) return false;
+        continue;
+      }
+      e = c->filter(raw);
+      if (e == nullptr) continue;
+    }
+    {
+      handling_scope scope(c, e);
+      if (!c->behavior_.invoke(*e)) rt->count_dead_letter(dead_letter_cause::unhandled, c, e);
+    }
+    if (c->pending_behavior_) {
+      c->behavior_ = std::move(*c->pending_behavior_);
+      c->pending_behavior_.reset();
+    }
+    ++handled;
+    if (handled >= budget) return false;
+    if ((handled & 7) == 0) {
+      const auto now = std::chrono::steady_clock::now();
+      if (started == std::chrono::steady_clock::time_point{}) {
+        started = now;
+      } else if (now - started >= time_budget) {
+        return false;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void run_cell(cell* c) {
+  c->status.store(actor_status::running, std::memory_order_relaxed);
+  try {
+    if (c->handler_style_) {
+      if (!run_handlers(c)) c->rt->schedule_yield(c);
+      return;
+    }
+    c->started_ = true;
+    c->body_->run(c->ctx_);
+  } catch (...) {
+    terminate(c, reason_of_current_exception());
+    return;
+  }
+  terminate(c, exit_reason::normal());
+}
+
+}  // namespace weft::detail

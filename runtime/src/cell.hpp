@@ -1,0 +1,289 @@
+#pragma once
+// The actor control block ("cell"): mailbox, scheduling state, links and
+// monitors, and the owner-private state of the actor it carries.
+//
+// Who touches what:
+//   - `state_`, `inbox_`, the waiter list and the counters: any thread
+//     (the mailbox protocol in mailbox.cpp).
+//   - everything in the "owner" section: only the code currently running
+//     the actor (one worker at a time, guaranteed by the SCHEDULED bit), or
+//     its thread for a thread-bound cell (scoped_actor).
+
+#include "fiber.hpp"
+#include "mpsc_queue.hpp"
+
+#include <weft/runtime/behavior.hpp>
+#include <weft/runtime/context.hpp>
+#include <weft/runtime/detail/backend.hpp>
+#include <weft/runtime/exit_reason.hpp>
+#include <weft/runtime/messages.hpp>
+#include <weft/runtime/options.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <functional>
+#include <unordered_map>
+#include <vector>
+
+namespace weft::detail {
+
+// Thrown on an actor's own stack to unwind it when it must stop. Not a
+// std::exception on purpose: `catch (const std::exception&)` must not stop
+// an exit.
+struct exit_unwind {
+  exit_reason reason;
+};
+
+// The mailbox state word (see mailbox.cpp for the protocol):
+//   bit 0      SCHEDULED  someone owns the actor: queued, running, or about to be
+//   bit 1      WAITERS    senders are blocked on a full mailbox
+//   bit 2      CLOSED     the actor exited; nothing more gets in
+//   bits 3-31  unread     envelopes pushed to the inbox, not yet pulled by the owner
+//   bits 32-63 queued     user messages in the mailbox (inbox + stash), for capacity
+namespace mailbox_bits {
+inline constexpr std::uint64_t scheduled_bit = 1;
+inline constexpr std::uint64_t waiters_bit = 2;
+inline constexpr std::uint64_t closed_bit = 4;
+inline constexpr std::uint64_t unread_one = 8;
+inline constexpr std::uint64_t unread_mask = 0xFFFF'FFF8ull;
+inline constexpr std::uint64_t queued_one = 1ull << 32;
+inline std::uint64_t unread(std::uint64_t s) { return (s & unread_mask) >> 3; }
+inline std::uint64_t queued(std::uint64_t s) { return s >> 32; }
+}  // namespace mailbox_bits
+
+// Someone blocked on a full mailbox, to be told when there is room.
+struct space_waiter {
+  virtual void wake() = 0;
+
+ protected:
+  ~space_waiter() = default;
+};
+
+// Blocks and wakes a thread-bound cell's thread.
+struct thread_parker {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool woken = false;
+};
+
+// A small spin lock for the drop_oldest path (held for a few pointer moves).
+class spin_lock {
+ public:
+  void lock() noexcept {
+    while (flag_.exchange(true, std::memory_order_acquire)) {
+      while (flag_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+    }
+  }
+  void unlock() noexcept { flag_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> flag_{false};
+};
+
+struct envelope_list {
+  envelope* head = nullptr;
+  envelope* tail = nullptr;
+  std::size_t size = 0;
+  void push_back(envelope* e) noexcept {
+    e->next.store(nullptr, std::memory_order_relaxed);
+    if (tail != nullptr) {
+      tail->next.store(e, std::memory_order_relaxed);
+    } else {
+      head = e;
+    }
+    tail = e;
+    ++size;
+  }
+  envelope* pop_front() noexcept {
+    envelope* e = head;
+    if (e == nullptr) return nullptr;
+    head = static_cast<envelope*>(e->next.load(std::memory_order_relaxed));
+    if (head == nullptr) tail = nullptr;
+    --size;
+    return e;
+  }
+  // Unlinks `e`, whose predecessor is `prev` (nullptr for the head).
+  void unlink(envelope* prev, envelope* e) noexcept {
+    envelope* following = static_cast<envelope*>(e->next.load(std::memory_order_relaxed));
+    if (prev == nullptr) {
+      head = following;
+    } else {
+      prev->next.store(following, std::memory_order_relaxed);
+    }
+    if (tail == e) tail = prev;
+    --size;
+  }
+};
+
+// Payloads of system signals.
+struct exit_signal_payload {
+  pid from;
+  exit_reason reason;
+  bool from_link;  // the sender exited while linked (vs. exit(pid, reason))
+};
+struct link_payload {
+  pid from;
+};
+struct monitor_payload {
+  monitor_ref ref;
+  pid watcher;
+};
+struct wake_payload {};
+struct call_payload {
+  std::function<void(cell&)> fn;
+};
+struct reply_error {
+  ask_error error;
+};
+
+enum class actor_status : std::uint8_t { runnable, running, waiting, receiving, exiting, dead };
+
+class cell : public cell_header {
+ public:
+  cell(runtime_impl* rt, std::uint64_t id, std::unique_ptr<actor_body> body, const spawn_options& options,
+       std::size_t capacity, overflow_policy policy, bool thread_bound);
+  ~cell();
+
+  // -- any thread: the mailbox (mailbox.cpp) ------------------------------
+
+  // Delivers e (ownership passes). `from` is the sending cell, if any.
+  send_status deliver(cell* from, envelope* e, send_mode mode, std::chrono::nanoseconds timeout);
+  // Delivers a signal, which is never blocked or dropped for capacity.
+  // Returns false if the cell has exited (e is then still the caller's).
+  bool deliver_signal(envelope* e);
+
+  std::size_t capacity() const noexcept { return capacity_; }
+  overflow_policy policy() const noexcept { return policy_; }
+  std::size_t mailbox_length() const noexcept {
+    return mailbox_bits::queued(state_.load(std::memory_order_relaxed));
+  }
+  bool closed() const noexcept { return (state_.load(std::memory_order_acquire) & mailbox_bits::closed_bit) != 0; }
+
+  std::atomic<std::uint64_t> dropped{0};
+  std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> processed{0};
+  std::atomic<actor_status> status{actor_status::runnable};
+
+  // -- owner only -----------------------------------------------------------
+
+  // Takes the next envelope from the inbox, or nullptr.
+  envelope* pull() noexcept;
+  // Clears SCHEDULED if no input is pending; false if there is some (the
+  // caller keeps the actor). The single place an actor goes idle.
+  bool try_idle() noexcept;
+  // A user message left the mailbox: release its slot, wake blocked senders.
+  void consumed(const envelope& e) noexcept;
+  void wake_space_waiters();
+  // Closes the mailbox and hands every envelope still in it to `each`.
+  template <class F>
+  void close_and_drain(F&& each);
+
+  // Handles a signal; returns the envelope if the actor should see it
+  // (possibly a new one), nullptr if it was absorbed. May throw exit_unwind.
+  envelope* filter(envelope* e);
+
+  // Pulls everything pending; visible messages go to the stash. Returns
+  // true if anything arrived.
+  bool absorb_pending();
+  // Waits for new input or the deadline; false if the deadline passed.
+  bool await_input(std::chrono::steady_clock::time_point deadline, bool has_deadline);
+  // Suspends the actor until it is scheduled again (fiber or thread).
+  void suspend(std::chrono::steady_clock::time_point deadline, bool has_deadline);
+  // Lets the other runnable actors go first (budget exhausted, or asked).
+  void yield_now();
+
+  [[noreturn]] void throw_exit(exit_reason reason);
+  bool unread_pending() const noexcept {
+    return mailbox_bits::unread(state_.load(std::memory_order_acquire)) > pulled_;
+  }
+
+
+  // Mailbox, shared part.
+  std::atomic<std::uint64_t> state_{mailbox_bits::scheduled_bit};
+  mpsc_queue inbox_;
+  std::uint32_t capacity_;
+  overflow_policy policy_;
+  spin_lock drop_lock_;            // drop_oldest only
+  envelope_list rescued_;          // drop_oldest only: signals a dropper pulled; under drop_lock_
+  std::mutex waiters_mutex_;
+  std::vector<space_waiter*> waiters_;  // under waiters_mutex_
+
+  // Owner section.
+  std::uint64_t pulled_ = 0;       // pulled but not yet subtracted from `unread`
+  envelope_list stash_;            // visible messages not yet consumed, in order
+  fiber* suspended_ = nullptr;     // the fiber this actor is blocked on, if any
+  std::unique_ptr<actor_body> body_;
+  behavior behavior_;
+  std::unique_ptr<behavior> pending_behavior_;  // set by become(), swapped in after the handler
+  context ctx_;
+  envelope* current_ = nullptr;    // the message being handled
+  std::uint64_t next_request_id_ = 1;
+  std::uint64_t awaited_request_ = 0;
+  std::vector<pid> links_;
+  std::unordered_map<std::uint64_t, pid> monitors_out_;  // refs this actor holds
+  std::vector<monitor_payload> monitors_in_;             // who watches this actor
+  bool handler_style_;
+  bool started_ = false;
+  bool trap_exit_ = false;
+  bool exiting_ = false;
+  bool thread_bound_;
+  bool defer_exit_ = false;        // inside blocking(): exits wait for it
+  std::unique_ptr<exit_reason> deferred_exit_;
+  exit_reason exit_reason_;
+  std::unique_ptr<thread_parker> parker_;  // thread-bound only
+
+  // Scheduling and bookkeeping (runtime.cpp / work_stealing.cpp).
+  cell* next_global_ = nullptr;    // global run queue link
+  cell* live_prev_ = nullptr;      // live-actor list, under its shard lock
+  cell* live_next_ = nullptr;
+  std::uint32_t live_shard_ = 0;
+  std::size_t stack_size_;
+  std::uint32_t depth_ = 0;        // spawn-tree depth, for children-first shutdown
+  pid parent_;
+  std::string name_;               // registered name; under the registry lock
+  std::string label_;
+  std::chrono::steady_clock::time_point spawned_at_;
+};
+
+// Runs the actor's code for one activation (on the current fiber).
+void run_cell(cell* c);
+// The exit protocol (actor.cpp).
+void terminate(cell* c, exit_reason reason);
+// Answers a request with an error, if `e` is one.
+void bounce_request(envelope& e, ask_error error);
+
+inline cell* as_cell(cell_header* h) noexcept { return static_cast<cell*>(h); }
+inline cell* as_cell(const pid& p) noexcept { return static_cast<cell*>(p.raw()); }
+inline pid pid_of(cell* c) noexcept {
+  retain(c);
+  return pid(c, pid::adopt_t{});
+}
+
+template <class F>
+void cell::close_and_drain(F&& each) {
+  using namespace mailbox_bits;
+  std::uint64_t s = state_.load(std::memory_order_acquire);
+  while (!state_.compare_exchange_weak(s, s | closed_bit, std::memory_order_acq_rel, std::memory_order_acquire)) {
+  }
+  while (envelope* e = stash_.pop_front()) each(e);
+  // Senders admitted before the close may still be linking their envelope
+  // in: the unread count says exactly how many are still to come.
+  for (;;) {
+    s = state_.load(std::memory_order_acquire);
+    if (unread(s) <= pulled_) break;
+    envelope* e = pull();
+    if (e != nullptr) {
+      each(e);
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
+
+}  // namespace weft::detail

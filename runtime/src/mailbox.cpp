@@ -1,0 +1,266 @@
+// The mailbox protocol: how senders and the owning actor share one cell.
+//
+// All shared state is one 64-bit word (cell.hpp: SCHEDULED, WAITERS,
+// CLOSED, unread, queued) plus Vyukov's MPSC queue for the envelopes.
+//
+// Sending (any thread):
+//   1. CAS the word: refuse if CLOSED; if the message counts against
+//      capacity and `queued` has reached it, take the overflow path;
+//      otherwise add one to `unread` (and to `queued` for user messages)
+//      and set SCHEDULED. One RMW both reserves the slot and tells the
+//      sender whether the actor was idle.
+//   2. Push the envelope. (The reservation comes first, so the owner can
+//      see unread > 0 before the envelope is reachable; it then treats
+//      the actor as busy and retries shortly, see pull().)
+//   3. If SCHEDULED was clear, the sender makes the actor runnable. Since
+//      only the sender that flipped the bit does this, an actor is in at
+//      most one run queue, and only one worker runs it at a time.
+//
+// Going idle (owner, try_idle): CAS SCHEDULED off only if every unread
+// envelope has been pulled. A concurrent sender's step 1 then either
+// happened before (and the CAS fails: keep running) or after (and that
+// sender sees SCHEDULED clear and schedules the actor). No lost wake-ups,
+// without a separate "has work" flag or a fence pairing.
+//
+// Blocked senders (overflow_policy::block): a sender that finds the
+// mailbox full registers itself under waiters_mutex_ and sets WAITERS
+// with a CAS that re-checks the count, both under the mutex. The owner,
+// releasing a slot with a fetch_sub that returns the old word, sees
+// WAITERS and wakes every waiter once the mailbox has drained to half its
+// capacity (fewer wake-ups under sustained pressure than one per slot).
+// Either the owner's fetch_sub precedes the sender's CAS (which then sees
+// room) or it follows it (and sees WAITERS): no sender sleeps on room.
+//
+// drop_oldest: the sender must remove someone else's message, which only
+// the consumer may pop in Vyukov's queue; for this policy both sides take
+// drop_lock_ around popping. Signals the dropper pops on the way go to
+// `rescued_`, which the owner reads first, so the order is kept.
+
+#include "cell.hpp"
+#include "runtime_impl.hpp"
+
+#include <thread>
+
+namespace weft::detail {
+
+using namespace mailbox_bits;
+
+namespace {
+
+// A blocked actor: woken by a `wake` signal in its own mailbox.
+struct actor_space_waiter final : space_waiter {
+  explicit actor_space_waiter(cell* c) : owner(c) {}
+  void wake() override {
+    // Copy what we need first: once `woken` is set the waiter may return
+    // and this object (on its stack) may be gone.
+    pid target = pid_of(owner);
+    woken.store(true, std::memory_order_release);
+    auto* e = make_envelope(wake_payload{}, envelope_kind::wake);
+    if (!as_cell(target)->deliver_signal(e)) delete e;
+  }
+  cell* owner;
+  std::atomic<bool> woken{false};
+};
+
+// A blocked non-actor thread.
+struct thread_space_waiter final : space_waiter {
+  void wake() override {
+    std::lock_guard lock(mutex);
+    woken = true;
+    cv.notify_one();  // under the lock: the waiter cannot vanish before we are done
+  }
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool woken = false;
+};
+
+}  // namespace
+
+send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::nanoseconds timeout) {
+  const bool counted = counts_against_capacity(e->kind);
+  const bool timed = mode == send_mode::timed && timeout.count() >= 0;
+  const auto deadline = std::chrono::steady_clock::now() + (timed ? timeout : std::chrono::nanoseconds::zero());
+  for (;;) {
+    std::uint64_t s = state_.load(std::memory_order_relaxed);
+    for (;;) {
+      if ((s & closed_bit) != 0) {
+        rt->count_dead_letter(e->kind == envelope_kind::reply ? dead_letter_cause::late_reply
+                                                              : dead_letter_cause::dead_actor,
+                              this, e);
+        delete e;
+        return send_status::dead;
+      }
+      if (counted && queued(s) >= capacity_) break;
+      const std::uint64_t n = (s + unread_one + (counted ? queued_one : 0)) | scheduled_bit;
+      // acq_rel: acquire pairs with the owner's release in try_idle (we see
+      // the actor's state up to its going idle); release orders our
+      // reservation before the push that follows.
+      if (state_.compare_exchange_weak(s, n, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+        inbox_.push(e);
+        if ((s & scheduled_bit) == 0) rt->schedule(this);
+        return send_status::ok;
+      }
+    }
+    // The mailbox is full.
+    switch (policy_) {
+      case overflow_policy::reject:
+        rejected.fetch_add(1, std::memory_order_relaxed);
+        rt->count_dead_letter(dead_letter_cause::rejected, this, e);
+        delete e;
+        return send_status::rejected;
+      case overflow_policy::drop_newest:
+        dropped.fetch_add(1, std::memory_order_relaxed);
+        rt->count_dead_letter(dead_letter_cause::dropped_newest, this, e);
+        delete e;
+        return send_status::dropped;
+      case overflow_policy::drop_oldest: {
+        envelope* victim = nullptr;
+        {
+          std::lock_guard lock(drop_lock_);
+          while (mpsc_node* n = inbox_.pop()) {
+            auto* old = static_cast<envelope*>(n);
+            if (counts_against_capacity(old->kind)) {
+              victim = old;
+              break;
+            }
+            rescued_.push_back(old);
+          }
+        }
+        if (victim == nullptr) {
+          // Everything queued is already in the owner's hands (its stash):
+          // nothing older can be dropped, so the new message goes.
+          dropped.fetch_add(1, std::memory_order_relaxed);
+          rt->count_dead_letter(dead_letter_cause::dropped_newest, this, e);
+          delete e;
+          return send_status::dropped;
+        }
+        // The victim leaves without the owner ever pulling it.
+        state_.fetch_sub(queued_one + unread_one, std::memory_order_acq_rel);
+        dropped.fetch_add(1, std::memory_order_relaxed);
+        rt->count_dead_letter(dead_letter_cause::dropped_oldest, this, victim);
+        bounce_request(*victim, ask_error::rejected);
+        delete victim;
+        continue;
+      }
+      case overflow_policy::block:
+        break;
+    }
+    if (mode == send_mode::try_once) {
+      rejected.fetch_add(1, std::memory_order_relaxed);
+      rt->count_dead_letter(dead_letter_cause::rejected, this, e);
+      delete e;
+      return send_status::rejected;
+    }
+    // Register as a waiter, re-checking the count under the mutex.
+    actor_space_waiter actor_waiter(from);
+    thread_space_waiter thread_waiter;
+    const bool on_fiber = from != nullptr && !from->thread_bound_;
+    space_waiter* me = on_fiber ? static_cast<space_waiter*>(&actor_waiter) : &thread_waiter;
+    bool registered = false;
+    {
+      std::lock_guard lock(waiters_mutex_);
+      s = state_.load(std::memory_order_relaxed);
+      for (;;) {
+        if ((s & closed_bit) != 0 || queued(s) < capacity_) break;
+        if (state_.compare_exchange_weak(s, s | waiters_bit, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+          waiters_.push_back(me);
+          registered = true;
+          break;
+        }
+      }
+    }
+    if (!registered) continue;  // room (or the close) happened: retry
+    // However we leave (woken, timed out, or unwound by an exit signal
+    // while waiting), we must not stay in the list: it points at our stack.
+    struct unregister_on_exit {
+      cell* target;
+      space_waiter* waiter;
+      ~unregister_on_exit() {
+        std::lock_guard lock(target->waiters_mutex_);
+        std::erase(target->waiters_, waiter);
+      }
+    } unregister{this, me};
+    bool woke = true;
+    if (on_fiber) {
+      from->status.store(actor_status::waiting, std::memory_order_relaxed);
+      while (!actor_waiter.woken.load(std::memory_order_acquire)) {
+        if (!from->await_input(deadline, timed) && !actor_waiter.woken.load(std::memory_order_acquire)) {
+          woke = false;
+          break;
+        }
+      }
+      from->status.store(actor_status::running, std::memory_order_relaxed);
+    } else {
+      std::unique_lock lock(thread_waiter.mutex);
+      if (timed) {
+        woke = thread_waiter.cv.wait_until(lock, deadline, [&] { return thread_waiter.woken; });
+      } else {
+        thread_waiter.cv.wait(lock, [&] { return thread_waiter.woken; });
+      }
+    }
+    if (!woke) {
+      delete e;
+      return send_status::timeout;
+    }
+  }
+}
+
+bool cell::deliver_signal(envelope* e) {
+  std::uint64_t s = state_.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((s & closed_bit) != 0) return false;
+    if (state_.compare_exchange_weak(s, (s + unread_one) | scheduled_bit, std::memory_order_acq_rel,
+                                     std::memory_order_relaxed)) {
+      break;
+    }
+  }
+  inbox_.push(e);
+  if ((s & scheduled_bit) == 0) rt->schedule(this);
+  return true;
+}
+
+envelope* cell::pull() noexcept {
+  mpsc_node* n = nullptr;
+  if (policy_ == overflow_policy::drop_oldest) {
+    std::lock_guard lock(drop_lock_);
+    n = rescued_.pop_front();
+    if (n == nullptr) n = inbox_.pop();
+  } else {
+    n = inbox_.pop();
+  }
+  if (n != nullptr) ++pulled_;
+  return static_cast<envelope*>(n);
+}
+
+bool cell::try_idle() noexcept {
+  std::uint64_t s = state_.load(std::memory_order_acquire);
+  for (;;) {
+    if (unread(s) > pulled_) return false;
+    const std::uint64_t n = (s - pulled_ * unread_one) & ~scheduled_bit;
+    // release: everything this activation did happens before the next
+    // sender's acquire CAS that reschedules us on another worker.
+    if (state_.compare_exchange_weak(s, n, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      pulled_ = 0;
+      return true;
+    }
+  }
+}
+
+void cell::consumed(const envelope& e) noexcept {
+  if (!counts_against_capacity(e.kind)) return;
+  const std::uint64_t old = state_.fetch_sub(queued_one + pulled_ * unread_one, std::memory_order_acq_rel);
+  pulled_ = 0;
+  if ((old & waiters_bit) != 0 && queued(old) - 1 <= capacity_ / 2) wake_space_waiters();
+}
+
+void cell::wake_space_waiters() {
+  std::vector<space_waiter*> woken;
+  {
+    std::lock_guard lock(waiters_mutex_);
+    woken.swap(waiters_);
+    state_.fetch_and(~waiters_bit, std::memory_order_acq_rel);
+  }
+  for (space_waiter* w : woken) w->wake();
+}
+
+}  // namespace weft::detail

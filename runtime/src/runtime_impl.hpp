@@ -1,0 +1,225 @@
+#pragma once
+// The runtime's private state: workers, run queues, timers, names, dead
+// letters, the live-actor list and shutdown.
+
+#include "cell.hpp"
+#include "fiber.hpp"
+#include "run_queue.hpp"
+#include "timer_wheel.hpp"
+
+#include <weft/runtime/runtime.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace weft::detail {
+
+class runtime_impl;
+
+class worker {
+ public:
+  worker(runtime_impl* rt, unsigned index) : rt_(rt), index_(index) {}
+
+  // -- owning thread only --
+  void main();                        // the thread function
+  void loop();                        // runs on a carrier fiber, never returns normally
+  cell* find_work();
+  void run(cell* c);
+  void make_runnable(cell* c, bool yielded);
+  fiber* take_carrier();              // a fiber to continue the loop on
+  void keep_spare(fiber* f);
+  void park();
+
+  // -- any thread --
+  void unpark();
+
+  runtime_impl* rt_;
+  unsigned index_;
+  std::thread thread_;
+  run_queue queue_;
+  cell* runnext_ = nullptr;
+  unsigned runnext_streak_ = 0;
+  std::uint64_t tick_ = 0;
+  std::uint64_t rng_ = 0x9E3779B97F4A7C15ull;
+  fiber* root_ = nullptr;             // the thread's own stack
+  fiber* spare_ = nullptr;            // a suspended carrier, ready to continue the loop
+  cell* running_ = nullptr;
+  // Parking.
+  std::mutex park_mutex_;
+  std::condition_variable park_cv_;
+  bool notified_ = false;             // under park_mutex_
+  std::atomic<bool> parked_{false};
+  bool is_driver_ = false;
+  // Statistics, written by the owner, read relaxed by anyone.
+  std::atomic<std::uint64_t> activations_{0};
+  std::atomic<std::uint64_t> steals_{0};
+  std::atomic<std::uint64_t> switches_{0};
+  std::atomic<std::uint64_t> parks_{0};
+};
+
+// The worker running on this thread, if it is one of `rt`'s.
+worker* current_worker(const runtime_impl* rt) noexcept;
+
+struct timer_entry : timer_node {
+  std::uint64_t id = 0;
+  pid target;
+  std::function<envelope*()> make;  // null: a wake-up for a timed wait
+  std::chrono::nanoseconds period{0};
+};
+
+class timer_service {
+ public:
+  explicit timer_service(std::chrono::steady_clock::time_point epoch) : epoch_(epoch) {}
+  ~timer_service();
+
+  std::uint64_t start(std::chrono::nanoseconds delay, std::chrono::nanoseconds period, pid target,
+                      std::function<envelope*()> make);
+  bool cancel(std::uint64_t id);
+  // Fires what is due; returns how many fired.
+  std::size_t fire_due(std::chrono::steady_clock::time_point now);
+  // When the next timer may be due (time_point::max() if none).
+  std::chrono::steady_clock::time_point next_due() const noexcept {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(next_due_.load(std::memory_order_acquire)));
+  }
+  std::size_t pending() const;
+  void clear();
+  // The driver's eventfd, written when a new timer becomes the earliest.
+  int wake_fd_ = -1;
+
+ private:
+  std::uint64_t tick_of(std::chrono::steady_clock::time_point t, bool round_up) const;
+  void publish_next_locked();
+
+  std::chrono::steady_clock::time_point epoch_;
+  mutable std::mutex mutex_;
+  timer_wheel wheel_;
+  std::unordered_map<std::uint64_t, timer_entry*> by_id_;
+  std::uint64_t next_id_ = 1;
+  std::atomic<std::int64_t> next_due_{std::chrono::steady_clock::time_point::max().time_since_epoch().count()};
+};
+
+// Runs offloaded blocking calls on a few plain threads.
+class blocking_pool {
+ public:
+  explicit blocking_pool(unsigned max_threads) : max_threads_(max_threads) {}
+  ~blocking_pool();
+  void submit(std::function<void()> job);
+  std::size_t busy() const noexcept { return busy_.load(std::memory_order_acquire); }
+
+ private:
+  void thread_main();
+  unsigned max_threads_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  std::vector<std::thread> threads_;
+  unsigned idle_ = 0;
+  bool stopping_ = false;
+  std::atomic<std::size_t> busy_{0};
+};
+
+class runtime_impl {
+ public:
+  explicit runtime_impl(runtime_options options);
+  ~runtime_impl();
+
+  // -- any thread --
+  pid spawn(cell* parent, std::unique_ptr<actor_body> body, spawn_options options, bool link);
+  cell* make_thread_cell(const spawn_options& options);
+  void finish_thread_cell(cell* c);
+
+  // Makes `c` runnable (its SCHEDULED bit was just set by the caller).
+  void schedule(cell* c);
+  // Re-queues a running actor behind the others (it used up its budget).
+  void schedule_yield(cell* c);
+  void push_global(cell* c);
+  void push_global_locked(cell* c);
+  void wake_all_workers();
+  cell* pop_global();
+  void notify_work();
+  void wake_one_idle();
+
+  void count_dead_letter(dead_letter_cause cause, const cell* target, const envelope* e);
+
+  bool register_name(std::string name, cell* c);
+  bool unregister_name(std::string_view name);
+  pid whereis(std::string_view name) const;
+  std::vector<std::string> names() const;
+  void release_name(cell* c);
+
+  void actor_exited(cell* c);
+  bool shutdown(shutdown_mode mode, std::chrono::nanoseconds timeout);
+  bool wait_quiescent(std::chrono::nanoseconds timeout);
+  bool wait_all_exited(std::chrono::nanoseconds timeout);
+  bool accepting_external() const noexcept { return accepting_external_.load(std::memory_order_acquire); }
+  bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
+  std::vector<pid> live_pids() const;
+  runtime_stats stats() const;
+
+  runtime_options options_;
+  std::chrono::steady_clock::time_point epoch_;
+  stack_pool* stacks_;
+  std::vector<std::unique_ptr<worker>> workers_;
+  timer_service timers_;
+  blocking_pool blocking_;
+
+  // Global run queue (wake-ups from non-worker threads, overflow).
+  std::mutex global_mutex_;
+  cell* global_head_ = nullptr;
+  cell* global_tail_ = nullptr;
+  std::atomic<std::size_t> global_size_{0};
+
+  // Parking: see work_stealing.cpp for the protocol.
+  std::mutex idle_mutex_;
+  std::vector<worker*> idle_;                 // under idle_mutex_
+  std::atomic<int> idle_count_{0};
+  std::atomic<int> searching_{0};
+  std::mutex driver_mutex_;                   // held by the worker parked as the timer driver
+  int event_fd_ = -1;                         // wakes the driver
+  std::atomic<bool> stop_workers_{false};
+
+  // Actors.
+  std::atomic<std::uint64_t> next_id_{1};
+  std::atomic<std::uint64_t> next_monitor_ref_{1};
+  std::atomic<std::size_t> live_count_{0};
+  std::atomic<std::uint64_t> spawned_{0};
+  static constexpr unsigned live_shards = 16;
+  struct live_shard {
+    std::mutex mutex;
+    cell* head = nullptr;
+  };
+  mutable std::array<live_shard, live_shards> live_;
+  std::mutex exited_mutex_;
+  std::condition_variable exited_cv_;
+
+  // Names.
+  mutable std::mutex names_mutex_;
+  std::unordered_map<std::string, cell*> names_;
+
+  // Dead letters.
+  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(dead_letter_cause::count_)> dead_letters_{};
+  std::mutex dead_letter_mutex_;
+  pid dead_letter_subscriber_;
+  std::atomic<bool> has_dead_letter_subscriber_{false};
+
+  // Shutdown.
+  std::atomic<bool> accepting_external_{true};
+  std::atomic<bool> stopping_{false};
+  std::mutex shutdown_mutex_;
+  bool shut_down_ = false;         // under shutdown_mutex_
+  bool drained_in_time_ = true;    // under shutdown_mutex_
+  runtime* public_ = nullptr;
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,188 @@
+#include "weft_test.hpp"
+
+#include <doctest/doctest.h>
+
+#include <stdexcept>
+
+using namespace weft_test;
+
+namespace {
+struct stop {};
+weft::pid spawn_waiter(weft::runtime& rt, bool trap = false) {
+  return rt.spawn([](weft::context& self) { self.receive([](stop) {}); }, {.trap_exit = trap});
+}
+}  // namespace
+
+TEST_CASE("an exception escaping an actor ends it with an error reason carrying the text") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid p = rt.spawn([](weft::context& self) {
+    self.receive([](int) { throw std::runtime_error("bad input 7"); });
+  });
+  weft::monitor_ref ref = me->monitor(p);
+  rt.send(p, 1);
+  auto down = me->receive<weft::down_msg>();
+  CHECK(down.ref == ref);
+  CHECK(down.who == p);
+  CHECK(down.reason.code() == weft::exit_reason::kind::error);
+  CHECK(down.reason.text() == "bad input 7");
+}
+
+TEST_CASE("a link propagates an abnormal exit to a non-trapping actor, with the same reason") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid a = spawn_waiter(rt);
+  weft::pid report = me.self();
+  weft::pid b = rt.spawn([a, report](weft::context& self) {
+    self.link(a);
+    self.send(report, 1);  // the link signal is in a's mailbox before our exit
+    self.receive([](stop) {});
+  });
+  weft::monitor_ref ref = me->monitor(b);
+  me->receive<int>();
+  rt.exit(a, weft::exit_reason::error("boom"));
+  auto down = me->receive<weft::down_msg>();
+  CHECK(down.ref == ref);
+  CHECK(down.reason == weft::exit_reason::error("boom"));
+}
+
+TEST_CASE("a normal exit does not propagate through a link") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid a = rt.spawn([](weft::context& self) { self.receive([](stop) {}); });
+  weft::pid report = me.self();
+  weft::pid b = rt.spawn([a, report](weft::context& self) {
+    self.link(a);
+    self.send(report, 1);
+    self.receive([](stop) {});
+  });
+  me->receive<int>();  // linked before a stops, not racing with it
+  weft::monitor_ref ra = me->monitor(a);
+  rt.send(a, stop{});
+  auto down = me->receive<weft::down_msg>();
+  CHECK(down.ref == ra);
+  CHECK(down.reason.is_normal());
+  std::this_thread::sleep_for(20ms);
+  CHECK(rt.live_actors() == 1);
+  rt.send(b, stop{});
+}
+
+TEST_CASE("trap_exit turns exit signals into exit_msg messages") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid report = me.self();
+  rt.spawn([report](weft::context& self) {
+    self.trap_exit(true);
+    weft::pid child = self.spawn_link([](weft::context&) { throw std::logic_error("child broke"); });
+    auto e = self.receive<weft::exit_msg>();
+    self.send(report, e.from == child && e.reason.text() == "child broke");
+  });
+  CHECK(me->receive<bool>());
+}
+
+TEST_CASE("kill cannot be trapped and leaves reason killed, which links see") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid trapper = spawn_waiter(rt, true);
+  weft::pid report = me.self();
+  weft::pid watcher = rt.spawn([trapper, report](weft::context& self) {
+    self.trap_exit(true);
+    self.link(trapper);
+    self.send(report, 1);
+    auto e = self.receive<weft::exit_msg>();
+    self.send(report, e.reason);
+  });
+  me->receive<int>();
+  weft::monitor_ref ref = me->monitor(trapper);
+  rt.exit(trapper, weft::exit_reason::kill());
+  auto down = me->receive<weft::down_msg>();
+  CHECK(down.ref == ref);
+  CHECK(down.reason == weft::exit_reason::killed());
+  CHECK(me->receive<weft::exit_reason>() == weft::exit_reason::killed());
+  (void)watcher;
+}
+
+TEST_CASE("a trapped exit(pid, shutdown) arrives as a message and the actor lives on") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid report = me.self();
+  weft::pid p = rt.spawn(
+      [report](weft::context& self) {
+        auto e = self.receive<weft::exit_msg>();
+        self.send(report, e.reason == weft::exit_reason::shutdown());
+      },
+      {.trap_exit = true});
+  rt.exit(p, weft::exit_reason::shutdown());
+  CHECK(me->receive<bool>());
+}
+
+TEST_CASE("linking to a dead actor gives noproc; monitoring one gives a noproc down") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid dead = rt.spawn([](weft::context&) {});
+  REQUIRE(eventually([&] { return rt.live_actors() == 0; }));
+  weft::monitor_ref ref = me->monitor(dead);
+  auto down = me->receive<weft::down_msg>();
+  CHECK(down.ref == ref);
+  CHECK(down.reason == weft::exit_reason::noproc());
+  weft::pid p = rt.spawn([dead](weft::context& self) { self.link(dead); self.receive([](stop) {}); });
+  weft::monitor_ref rp = me->monitor(p);
+  auto d2 = me->receive<weft::down_msg>();
+  CHECK(d2.ref == rp);
+  CHECK(d2.reason == weft::exit_reason::noproc());
+}
+
+TEST_CASE("demonitor cancels the down message, even one already queued") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid p = spawn_waiter(rt);
+  weft::monitor_ref ref = me->monitor(p);
+  rt.send(p, stop{});
+  REQUIRE(eventually([&] { return rt.live_actors() == 0; }));
+  std::this_thread::sleep_for(5ms);
+  me->demonitor(ref);
+  CHECK_FALSE(me->receive_for<weft::down_msg>(20ms).has_value());
+}
+
+TEST_CASE("unlink stops propagation") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid a = spawn_waiter(rt);
+  weft::pid report = me.self();
+  weft::pid b = rt.spawn([a, report](weft::context& self) {
+    self.link(a);
+    self.unlink(a);
+    self.send(report, 1);
+    self.receive([](stop) {});
+  });
+  me->receive<int>();
+  weft::monitor_ref ra = me->monitor(a);
+  rt.exit(a, weft::exit_reason::error("x"));
+  me->receive<weft::down_msg>();
+  std::this_thread::sleep_for(20ms);
+  CHECK(rt.live_actors() == 1);
+  rt.send(b, stop{});
+  (void)ra;
+}
+
+TEST_CASE("an exit cascade runs through a long chain of linked actors") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  const int n = 10000 * stress_factor();
+  // Each actor spawn_links the next; the last one reports and waits.
+  weft::pid report = me.self();
+  std::function<void(weft::context&, int)> body = [&body, report, n](weft::context& self, int depth) {
+    if (depth + 1 < n) {
+      self.spawn_link([&body, depth](weft::context& s) { body(s, depth + 1); });
+      self.receive([](stop) {});
+    } else {
+      self.send(report, self.self());
+      self.receive([](stop) {});
+    }
+  };
+  weft::pid head = rt.spawn([&body](weft::context& self) { body(self, 0); });
+  me->receive<weft::pid>();
+  CHECK(rt.live_actors() == static_cast<std::size_t>(n));
+  rt.exit(head, weft::exit_reason::error("cascade"));
+  CHECK(eventually([&] { return rt.live_actors() == 0; }, std::chrono::seconds(60)));
+}

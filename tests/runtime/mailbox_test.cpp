@@ -1,0 +1,190 @@
+#include "weft_test.hpp"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <vector>
+
+using namespace weft_test;
+
+namespace {
+struct go {};
+// An actor that waits for `go`, then reports every int it has, in order.
+weft::pid spawn_collector(weft::runtime& rt, const weft::pid& report_to, std::size_t capacity,
+                          weft::overflow_policy policy) {
+  return rt.spawn(
+      [report_to](weft::context& self) {
+        self.receive([](go) {});
+        std::vector<int> got;
+        while (auto x = self.receive_for<int>(50ms)) got.push_back(*x);
+        self.send(report_to, got);
+      },
+      {.mailbox_capacity = capacity, .overflow = policy});
+}
+}  // namespace
+
+TEST_CASE("a full mailbox with reject refuses the send and counts it") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid p = rt.spawn([](weft::context& self) { self.receive([](go) {}); },
+                         {.mailbox_capacity = 3, .overflow = weft::overflow_policy::reject});
+  for (int i = 0; i < 3; ++i) CHECK(rt.send(p, i) == weft::send_status::ok);
+  CHECK(rt.send(p, 3) == weft::send_status::rejected);
+  CHECK(rt.send(p, 4) == weft::send_status::rejected);
+  CHECK(rt.dead_letters()[weft::dead_letter_cause::rejected] == 2);
+  rt.exit(p, weft::exit_reason::kill());
+}
+
+TEST_CASE("a full mailbox with drop_newest keeps the oldest capacity messages") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid p = spawn_collector(rt, me.self(), 4, weft::overflow_policy::drop_newest);
+  // `go` is a user message too: it takes one of the four slots.
+  CHECK(rt.send(p, go{}) == weft::send_status::ok);
+  std::vector<weft::send_status> results;
+  for (int i = 0; i < 10; ++i) results.push_back(rt.send(p, i));
+  auto got = me->receive<std::vector<int>>();
+  // How many of the 10 fit depends on how soon the collector took `go`,
+  // but whatever it kept is a prefix, and each missing one was reported.
+  std::size_t ok = 0;
+  for (auto r : results) ok += r == weft::send_status::ok;
+  REQUIRE(got.size() == ok);
+  for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == static_cast<int>(i));
+  CHECK(rt.dead_letters()[weft::dead_letter_cause::dropped_newest] == 10 - ok);
+}
+
+TEST_CASE("a full mailbox with drop_oldest keeps the newest capacity messages") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid report = me.self();
+  // The collector is blocked waiting for `go` in a selective receive, so
+  // the ints stay unread in its inbox, where drop_oldest can reach them.
+  weft::pid p = rt.spawn(
+      [report](weft::context& self) {
+        self.receive([](go) {});
+        std::vector<int> got;
+        while (auto x = self.receive_for<int>(50ms)) got.push_back(*x);
+        self.send(report, got);
+      },
+      {.mailbox_capacity = 4, .overflow = weft::overflow_policy::drop_oldest});
+  for (int i = 0; i < 10; ++i) CHECK(rt.send(p, i) == weft::send_status::ok);
+  // Ints the collector already skipped sit in its stash, out of the
+  // inbox's reach; then the new message is dropped instead (counted as
+  // dropped_newest). Either way the count is exact and the capacity holds.
+  rt.send(p, go{});  // may itself push out one more int
+  auto got = me->receive<std::vector<int>>();
+  const auto dropped = rt.dead_letters()[weft::dead_letter_cause::dropped_oldest] +
+                       rt.dead_letters()[weft::dead_letter_cause::dropped_newest];
+  CHECK(got.size() + dropped == 10);
+  CHECK(got.size() <= 4);
+  // The survivors are the newest ones, in order.
+  for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == static_cast<int>(10 - got.size() + i));
+}
+
+TEST_CASE("block suspends the sending actor until there is room, and loses nothing") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid report = me.self();
+  constexpr int n = 5000;
+  weft::pid sink = rt.spawn(
+      [report](weft::context& self) {
+        long sum = 0;
+        for (int i = 0; i < n; ++i) {
+          sum += self.receive<int>();
+          if (i % 100 == 0) self.sleep_for(100us);  // slower than the producer
+        }
+        self.send(report, sum);
+      },
+      {.mailbox_capacity = 2, .overflow = weft::overflow_policy::block});
+  rt.spawn([sink](weft::context& self) {
+    for (int i = 0; i < n; ++i) REQUIRE(self.send(sink, i) == weft::send_status::ok);
+  });
+  CHECK(me->receive<long>() == long{n} * (n - 1) / 2);
+  CHECK(rt.dead_letters().total() == 0);
+}
+
+TEST_CASE("a non-actor thread blocks on a full block mailbox, and try_send reports rejected") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid report = me.self();
+  weft::pid sink = rt.spawn(
+      [report](weft::context& self) {
+        self.receive([](go) {});
+        int count = 0;
+        while (self.receive_for<int>(100ms)) ++count;
+        self.send(report, count);
+      },
+      {.mailbox_capacity = 2, .overflow = weft::overflow_policy::block});
+  CHECK(rt.send(sink, 1) == weft::send_status::ok);
+  CHECK(rt.send(sink, 2) == weft::send_status::ok);
+  CHECK(rt.try_send(sink, 3) == weft::send_status::rejected);
+  CHECK(rt.send_for(sink, 3, 20ms) == weft::send_status::timeout);
+  // A blocked thread is released when room appears: a helper thread
+  // blocks in send while we kill the receiver, which wakes it with `dead`.
+  std::atomic<int> blocked_result{-1};
+  std::thread blocked([&] { blocked_result = static_cast<int>(rt.send(sink, 4)); });
+  std::this_thread::sleep_for(20ms);
+  CHECK(blocked_result.load() == -1);
+  // Signals are never blocked by a full mailbox: a monitor still works.
+  weft::monitor_ref ref = me->monitor(sink);
+  rt.exit(sink, weft::exit_reason::kill());
+  me->receive([&](const weft::down_msg& d) {
+    CHECK(d.ref == ref);
+    CHECK(d.reason == weft::exit_reason::killed());
+  });
+  blocked.join();
+  CHECK(blocked_result.load() == static_cast<int>(weft::send_status::dead));
+}
+
+TEST_CASE("two actors blocked sending into each other's full mailboxes deadlock; send_for is the escape") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid report = me.self();
+  auto body = [report](bool use_timeout) {
+    return [report, use_timeout](weft::context& self) {
+      weft::pid peer = self.receive<weft::pid>();
+      // Fill the peer (capacity 1) and then try once more: never reading,
+      // both end up waiting for the other.
+      weft::send_status last = weft::send_status::ok;
+      for (int i = 0; i < 3 && last == weft::send_status::ok; ++i) {
+        last = use_timeout ? self.send_for(peer, i, 50ms) : self.send(peer, i);
+      }
+      self.send(report, last);
+      // Stay alive: an exit here would close our mailbox and turn the
+      // peer's wait into `dead` instead of letting it time out.
+      self.sleep_for(std::chrono::hours(1));
+    };
+  };
+  SUBCASE("plain send: both stay blocked") {
+    weft::pid a = rt.spawn(body(false), {.mailbox_capacity = 1});
+    weft::pid b = rt.spawn(body(false), {.mailbox_capacity = 1});
+    rt.send(a, b);
+    rt.send(b, a);
+    // A pid message takes the one slot each has; every int send blocks.
+    CHECK_FALSE(me->receive_for<weft::send_status>(200ms).has_value());
+    CHECK(rt.live_actors() == 2);
+    rt.exit(a, weft::exit_reason::kill());
+    rt.exit(b, weft::exit_reason::kill());
+  }
+  SUBCASE("send_for: both time out and go on") {
+    weft::pid a = rt.spawn(body(true), {.mailbox_capacity = 1});
+    weft::pid b = rt.spawn(body(true), {.mailbox_capacity = 1});
+    rt.send(a, b);
+    rt.send(b, a);
+    CHECK(me->receive<weft::send_status>() == weft::send_status::timeout);
+    CHECK(me->receive<weft::send_status>() == weft::send_status::timeout);
+    rt.exit(a, weft::exit_reason::kill());
+    rt.exit(b, weft::exit_reason::kill());
+  }
+  CHECK(eventually([&] { return rt.live_actors() == 0; }));
+}
+
+TEST_CASE("unbounded is an explicit opt-in and holds many more than the default") {
+  weft::runtime rt(small_runtime());
+  weft::pid p = rt.spawn([](weft::context& self) { self.receive([](go) {}); },
+                         {.mailbox_capacity = weft::unbounded, .overflow = weft::overflow_policy::reject});
+  for (int i = 0; i < 100000; ++i) REQUIRE(rt.send(p, i) == weft::send_status::ok);
+  rt.exit(p, weft::exit_reason::kill());
+  CHECK(eventually([&] { return rt.live_actors() == 0; }));
+  CHECK(rt.dead_letters()[weft::dead_letter_cause::exited_unread] == 100000);
+}

@@ -1,0 +1,137 @@
+#include "weft_test.hpp"
+
+#include <doctest/doctest.h>
+
+#include <sys/resource.h>
+
+#include <atomic>
+
+using namespace weft_test;
+
+namespace {
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+struct flood {};
+struct ping {};
+}  // namespace
+
+TEST_CASE("an idle runtime parks its workers and uses almost no CPU") {
+  weft::runtime rt(small_runtime(2));
+  // Some actors waiting, some pending timers far away: still idle.
+  for (int i = 0; i < 100; ++i) rt.spawn([](weft::context& self) { self.receive([](ping) {}); });
+  rt.send_after(std::chrono::hours(1), weft::pid(), 0);
+  REQUIRE(rt.wait_quiescent(5s));
+  const double before = process_cpu_seconds();
+  std::this_thread::sleep_for(1s);
+  const double used = process_cpu_seconds() - before;
+  MESSAGE("CPU used by an idle runtime over 1 s: " << used << " s");
+  CHECK(used < 0.05);
+  rt.shutdown(weft::shutdown_mode::abort);
+}
+
+TEST_CASE("a flooded actor does not delay another actor's replies on the same worker beyond a bound") {
+  weft::runtime rt(small_runtime(1));
+  weft::scoped_actor me(rt);
+  // The flooded actor burns ~20 us per message; a million are queued.
+  weft::pid busy = rt.spawn(
+      [](weft::context&) -> weft::behavior {
+        return {[](flood) {
+          const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+          while (std::chrono::steady_clock::now() < until) {
+          }
+        }};
+      },
+      {.mailbox_capacity = weft::unbounded});
+  weft::pid echo = rt.spawn([](weft::context&) -> weft::behavior { return {[](ping) { return 1; }}; });
+  for (int i = 0; i < 200000; ++i) rt.send(busy, flood{});
+  // Without the budget the reply would wait for all 200,000 (4 s).
+  std::chrono::nanoseconds worst{0};
+  for (int i = 0; i < 20; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    REQUIRE(rt.ask<int>(echo, ping{}, 10s).has_value());
+    worst = std::max(worst, std::chrono::steady_clock::now() - start);
+  }
+  MESSAGE("worst reply latency with a flooded neighbour: "
+          << std::chrono::duration_cast<std::chrono::microseconds>(worst).count() << " us");
+  // The bound: one budget of the busy actor (64 messages or 500 us) plus
+  // scheduling, far below the flood's 4 s; 200 ms allows a loaded CI box.
+  CHECK(worst < 200ms);
+  rt.shutdown(weft::shutdown_mode::abort);
+}
+
+TEST_CASE("blocking() runs a call off the workers and resumes the actor with its result") {
+  weft::runtime rt(small_runtime(1));
+  weft::scoped_actor me(rt);
+  weft::pid report = me.self();
+  std::atomic<bool> other_ran{false};
+  rt.spawn([report](weft::context& self) {
+    int v = self.blocking([] {
+      std::this_thread::sleep_for(50ms);  // a thread-blocking call
+      return 7;
+    });
+    self.send(report, v);
+    try {
+      self.blocking([]() -> int { throw std::runtime_error("io failed"); });
+    } catch (const std::runtime_error& e) {
+      self.send(report, std::string(e.what()));
+    }
+  });
+  // With one worker, this actor runs while the other blocks.
+  rt.spawn([&other_ran](weft::context&) { other_ran = true; });
+  CHECK(me->receive<int>() == 7);
+  CHECK(other_ran.load());
+  CHECK(me->receive<std::string>() == "io failed");
+}
+
+TEST_CASE("several runtimes live in one process independently") {
+  weft::runtime a(small_runtime(1));
+  weft::runtime b(small_runtime(2));
+  weft::pid pa = a.spawn([](weft::context&) -> weft::behavior { return {[](int x) { return x + 1; }}; });
+  weft::pid pb = b.spawn([](weft::context&) -> weft::behavior { return {[](int x) { return x * 2; }}; });
+  CHECK(*a.ask<int>(pa, 1, 5s) == 2);
+  CHECK(*b.ask<int>(pb, 3, 5s) == 6);
+  // An actor of one runtime can talk to an actor of another.
+  weft::scoped_actor me(a);
+  weft::pid report = me.self();
+  a.spawn([pb, report](weft::context& self) { self.send(report, *self.ask<int>(pb, 21, 5s)); });
+  CHECK(me->receive<int>() == 42);
+  a.shutdown();
+  CHECK(*b.ask<int>(pb, 4, 5s) == 8);
+}
+
+TEST_CASE("work spreads to an idle worker by stealing") {
+  weft::runtime rt(small_runtime(2));
+  weft::scoped_actor me(rt);
+  weft::pid report = me.self();
+  rt.spawn([report](weft::context& self) {
+    for (int i = 0; i < 64; ++i) {
+      self.spawn([report](weft::context& s) {
+        const auto until = std::chrono::steady_clock::now() + 2ms;
+        while (std::chrono::steady_clock::now() < until) {
+        }
+        s.send(report, 1);
+      });
+    }
+  });
+  for (int i = 0; i < 64; ++i) me->receive<int>();
+  std::uint64_t steals = 0;
+  for (auto& w : rt.stats().workers) steals += w.steals;
+  CHECK(steals > 0);
+}
+
+TEST_CASE("a handler-style actor waiting between messages holds no fiber") {
+  weft::runtime rt(small_runtime(2));
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) rt.spawn([](weft::context&) -> weft::behavior { return {[](ping) {}}; });
+  REQUIRE(rt.wait_quiescent(10s));
+  // Only the workers' carrier fibers exist (and a spare each, at most).
+  CHECK(rt.stats().fibers_in_use <= 2 * 2);
+  rt.spawn([](weft::context& self) { self.receive([](ping) {}); });  // Erlang style: pins one
+  REQUIRE(rt.wait_quiescent(10s));
+  CHECK(rt.stats().fibers_in_use <= 2 * 2 + 1);
+  CHECK(rt.stats().fibers_in_use >= 1);
+}

@@ -1,0 +1,77 @@
+#include "weft_test.hpp"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+
+using namespace weft_test;
+
+namespace {
+struct tick {
+  int n;
+};
+}  // namespace
+
+TEST_CASE("send_after delivers once, not before its delay") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  const auto start = std::chrono::steady_clock::now();
+  rt.send_after(30ms, me.self(), tick{1});
+  CHECK(me->receive<tick>().n == 1);
+  CHECK(std::chrono::steady_clock::now() - start >= 30ms);
+  CHECK_FALSE(me->receive_for<tick>(50ms).has_value());
+}
+
+TEST_CASE("a cancelled timer never fires") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::timer_ref t = rt.send_after(20ms, me.self(), tick{1});
+  CHECK(rt.cancel_timer(t));
+  CHECK_FALSE(rt.cancel_timer(t));
+  CHECK_FALSE(me->receive_for<tick>(60ms).has_value());
+}
+
+TEST_CASE("a periodic timer repeats until cancelled") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid report = me.self();
+  rt.spawn([report](weft::context& self) {
+    weft::timer_ref t = self.send_interval(5ms, self.self(), tick{0});
+    for (int i = 0; i < 5; ++i) self.receive<tick>();
+    self.send(report, self.cancel_timer(t));
+  });
+  CHECK(me->receive<bool>());
+  CHECK(rt.stats().timers_pending == 0);
+}
+
+TEST_CASE("a timer storm: many actors each waiting on receive timeouts all wake") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid report = me.self();
+  const int n = 10000 * stress_factor();
+  for (int i = 0; i < n; ++i) {
+    rt.spawn([report, i](weft::context& self) {
+      // Spread over 1..50 ms so many slots and a cascade are involved.
+      bool timed_out = !self.receive_for<int>(std::chrono::milliseconds(1 + i % 50)).has_value();
+      self.send(report, timed_out);
+    });
+  }
+  int timed_out = 0;
+  for (int i = 0; i < n; ++i) timed_out += me->receive<bool>() ? 1 : 0;
+  CHECK(timed_out == n);
+  CHECK(eventually([&] { return rt.live_actors() == 0; }));
+}
+
+TEST_CASE("a million pending timers do not stop messages from flowing") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid sink = rt.spawn([](weft::context&) -> weft::behavior { return {[](int x) { return x + 1; }}; });
+  std::vector<weft::timer_ref> timers;
+  const int n = 1000000;
+  timers.reserve(n);
+  for (int i = 0; i < n; ++i) timers.push_back(rt.send_after(std::chrono::hours(1) + std::chrono::milliseconds(i), sink, 0));
+  CHECK(rt.stats().timers_pending == static_cast<std::size_t>(n));
+  for (int i = 0; i < 1000; ++i) REQUIRE(*rt.ask<int>(sink, i, 5s) == i + 1);
+  for (auto& t : timers) REQUIRE(rt.cancel_timer(t));
+  CHECK(rt.stats().timers_pending == 0);
+}
