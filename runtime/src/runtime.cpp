@@ -385,6 +385,8 @@ void runtime::subscribe_dead_letters(const pid& subscriber) {
 }
 std::size_t runtime::live_actors() const { return impl_->live_count_.load(std::memory_order_acquire); }
 runtime_stats runtime::stats() const { return impl_->stats(); }
+event_log& runtime::events() noexcept { return impl_->events_; }
+bool runtime::is_stopping() const noexcept { return impl_->stopping(); }
 const runtime_options& runtime::options() const { return impl_->options_; }
 bool runtime::wait_quiescent(std::chrono::nanoseconds timeout) { return impl_->wait_quiescent(timeout); }
 bool runtime::shutdown(shutdown_mode mode, std::chrono::nanoseconds timeout) {

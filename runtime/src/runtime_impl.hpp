@@ -213,6 +213,8 @@ class runtime_impl {
   pid dead_letter_subscriber_;
   std::atomic<bool> has_dead_letter_subscriber_{false};
 
+  event_log events_;
+
   // Shutdown.
   std::atomic<bool> accepting_external_{true};
   std::atomic<bool> stopping_{false};

@@ -11,6 +11,7 @@
 
 #include <weft/runtime/context.hpp>
 #include <weft/runtime/detail/backend.hpp>
+#include <weft/runtime/event_log.hpp>
 #include <weft/runtime/messages.hpp>
 #include <weft/runtime/options.hpp>
 #include <weft/runtime/pid.hpp>
@@ -143,6 +144,11 @@ class runtime {
 
   std::size_t live_actors() const;
   runtime_stats stats() const;
+  // Notable events (supervisor reports, ...): see event_log.hpp.
+  event_log& events() noexcept;
+  // True once shutdown has begun stopping actors: supervisors stop
+  // restarting children from then on.
+  bool is_stopping() const noexcept;
   const runtime_options& options() const;
 
   // Blocks until no actor is runnable and no message is in flight, or the

@@ -1,0 +1,189 @@
+// Damage handling of the segment-file journal: torn and garbled tails,
+// damage in the middle, and a full disk.
+
+#include <weft/persistence/file_journal.hpp>
+
+#include "test_support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+using namespace weft::persistence;
+using weft::persistence::test::payload_text;
+using weft::persistence::test::temp_dir;
+using weft::persistence::test::text_event;
+using weft::persistence::test::text_events;
+
+namespace {
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+void write_file(const std::filesystem::path& path, const std::string& data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << data;
+}
+
+journal_options quiet(bool truncate) {
+  journal_options options;
+  options.truncate_corrupt_tail = truncate;
+  options.on_warning = [](std::string_view) {};
+  return options;
+}
+
+std::string open_error(const std::filesystem::path& dir, bool truncate) {
+  try {
+    open_file_journal(dir, quiet(truncate));
+  } catch (const storage_error& e) {
+    CHECK(e.code() == storage_errc::corrupt);
+    return e.what();
+  }
+  return {};
+}
+
+// Three events of order-17 in one segment; returns the segment's bytes and
+// the offset where the last record starts.
+std::pair<std::string, std::size_t> three_events(const std::filesystem::path& dir) {
+  std::size_t before_last;
+  {
+    auto j = open_file_journal(dir);
+    j->append("order-17", text_events(1, 2));
+    before_last = std::filesystem::file_size(dir / "00000001.log");
+    j->append("order-17", text_event(3, "the last one"));
+  }
+  return {read_file(dir / "00000001.log"), before_last};
+}
+
+}  // namespace
+
+TEST_CASE("a segment cut inside its last record is refused by default and truncated on request") {
+  temp_dir dir;
+  auto [pristine, last] = three_events(dir.path());
+  const auto segment = dir / "00000001.log";
+  for (std::size_t cut = last + 1; cut < pristine.size(); ++cut) {
+    CAPTURE(cut);
+    write_file(segment, pristine.substr(0, cut));
+    std::string error = open_error(dir.path(), false);
+    CHECK(error.find("journal segment 00000001.log: incomplete record (torn write) at offset " +
+                     std::to_string(last)) == 0);
+    CHECK(error.find("truncate_corrupt_tail") != std::string::npos);
+    CHECK(std::filesystem::file_size(segment) == cut);  // refusing changes nothing
+
+    auto j = open_file_journal(dir.path(), quiet(true));
+    CHECK(j->highest_sequence_nr("order-17") == 2);
+    CHECK(j->read_all("order-17") == text_events(1, 2));
+    j->append("order-17", text_event(3, "rewritten"));
+    CHECK(payload_text(j->read_all("order-17", 3).at(0)) == "rewritten");
+  }
+}
+
+TEST_CASE("every garbled byte of the last record is detected") {
+  temp_dir dir;
+  auto [pristine, last] = three_events(dir.path());
+  const auto segment = dir / "00000001.log";
+  for (std::size_t at = last; at < pristine.size(); ++at) {
+    CAPTURE(at);
+    std::string damaged = pristine;
+    damaged[at] = static_cast<char>(damaged[at] ^ 0x40);
+    write_file(segment, damaged);
+    std::string error = open_error(dir.path(), false);
+    CHECK(error.find("at offset " + std::to_string(last)) != std::string::npos);
+    auto j = open_file_journal(dir.path(), quiet(true));
+    CHECK(j->read_all("order-17") == text_events(1, 2));
+  }
+}
+
+TEST_CASE("a checksum mismatch names the file, offset and persistence id") {
+  temp_dir dir;
+  auto [pristine, last] = three_events(dir.path());
+  std::string damaged = pristine;
+  damaged.back() = static_cast<char>(damaged.back() ^ 1);  // inside the payload
+  write_file(dir / "00000001.log", damaged);
+  CHECK(open_error(dir.path(), false) ==
+        "journal segment 00000001.log: checksum mismatch at offset " + std::to_string(last) +
+            " (persistence id order-17, unverified); refusing to recover; open with "
+            "journal_options::truncate_corrupt_tail to drop the damaged tail (" +
+            std::to_string(pristine.size() - last) + " bytes)");
+}
+
+TEST_CASE("damage followed by a valid record is refused even with truncate_corrupt_tail") {
+  temp_dir dir;
+  auto [pristine, last] = three_events(dir.path());
+  std::string damaged = pristine;
+  damaged[16 + 30] = static_cast<char>(damaged[16 + 30] ^ 0xFF);  // first record's body
+  write_file(dir / "00000001.log", damaged);
+  std::string error = open_error(dir.path(), true);
+  CHECK(error.find("at offset 16") != std::string::npos);
+  CHECK(error.find("a valid record follows") != std::string::npos);
+  CHECK(read_file(dir / "00000001.log") == damaged);  // nothing was truncated
+}
+
+TEST_CASE("damage in a segment that is not the newest is refused") {
+  temp_dir dir;
+  journal_options options = quiet(true);
+  options.segment_size = 64;
+  {
+    auto j = open_file_journal(dir.path(), options);
+    for (std::uint64_t seq = 1; seq <= 4; ++seq) j->append("a", text_event(seq, "x"));
+  }
+  std::string first = read_file(dir / "00000001.log");
+  first.back() = static_cast<char>(first.back() ^ 1);
+  write_file(dir / "00000001.log", first);
+  std::string error = open_error(dir.path(), true);
+  CHECK(error.find("journal segment 00000001.log") == 0);
+  CHECK(error.find("later segments follow") != std::string::npos);
+}
+
+TEST_CASE("a segment with a damaged header is refused") {
+  temp_dir dir;
+  auto [pristine, last] = three_events(dir.path());
+  std::string damaged = pristine;
+  damaged[3] = 'x';
+  write_file(dir / "00000001.log", damaged);
+  CHECK(open_error(dir.path(), true).find("invalid segment header") != std::string::npos);
+}
+
+TEST_CASE("a full disk fails the append cleanly and leaves no garbage") {
+  temp_dir dir;
+  auto j = open_file_journal(dir.path(), quiet(false));
+  j->append("a", text_events(1, 3));
+  const auto segment = dir / "00000001.log";
+  const auto good_size = std::filesystem::file_size(segment);
+
+  // The file size limit makes write() fail with EFBIG after a partial
+  // write, the same path as ENOSPC; SIGXFSZ would otherwise kill us.
+  auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
+  rlimit limited = saved;
+  limited.rlim_cur = good_size + 40;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &limited) == 0);
+  storage_errc code = storage_errc::ok;
+  try {
+    j->append("a", text_event(4, std::string(500, 'z')));
+  } catch (const storage_error& e) {
+    code = e.code();
+  }
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &saved) == 0);
+  std::signal(SIGXFSZ, previous_handler);
+
+  CHECK(code == storage_errc::disk_full);
+  CHECK(std::filesystem::file_size(segment) == good_size);
+  CHECK(j->highest_sequence_nr("a") == 3);
+  j->append("a", text_event(4, "after the disk was freed"));
+  j.reset();
+
+  auto reopened = open_file_journal(dir.path(), quiet(false));
+  auto events = reopened->read_all("a");
+  REQUIRE(events.size() == 4);
+  CHECK(payload_text(events[3]) == "after the disk was freed");
+}
