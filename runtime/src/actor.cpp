@@ -36,9 +36,10 @@ cell::cell(runtime_impl* owner_rt, std::uint64_t actor_id, std::unique_ptr<actor
       thread_bound_(thread_bound),
       stack_size_(options.stack_size),
       label_(options.label),
-      spawned_at_(std::chrono::steady_clock::now()) {
+      spawned_at_(std::chrono::system_clock::now()) {
   id = actor_id;
   rt = owner_rt;
+  trap_exit_published_.store(trap_exit_, std::memory_order_relaxed);
   if (thread_bound) parker_ = std::make_unique<thread_parker>();
 }
 
@@ -96,12 +97,14 @@ envelope* cell::filter(envelope* e) {
           return nullptr;
         }
         monitors_out_.erase(it);
+        monitors_out_count_.store(monitors_out_.size(), std::memory_order_relaxed);
       }
       return e;
     case envelope_kind::exit_signal: {
       std::unique_ptr<envelope> hold(e);
       auto& signal = payload<exit_signal_payload>(*e);
       if (signal.from_link) {
+        std::lock_guard meta(meta_mutex_);
         auto it = std::find(links_.begin(), links_.end(), signal.from);
         if (it == links_.end()) return nullptr;  // unlinked meanwhile: Erlang drops it too
         links_.erase(it);
@@ -115,22 +118,31 @@ envelope* cell::filter(envelope* e) {
     }
     case envelope_kind::link: {
       auto& p = payload<link_payload>(*e);
-      if (std::find(links_.begin(), links_.end(), p.from) == links_.end()) links_.push_back(std::move(p.from));
+      {
+        std::lock_guard meta(meta_mutex_);
+        if (std::find(links_.begin(), links_.end(), p.from) == links_.end()) links_.push_back(std::move(p.from));
+      }
       delete e;
       return nullptr;
     }
     case envelope_kind::unlink: {
       auto& p = payload<link_payload>(*e);
-      std::erase(links_, p.from);
+      {
+        std::lock_guard meta(meta_mutex_);
+        std::erase(links_, p.from);
+      }
       delete e;
       return nullptr;
     }
-    case envelope_kind::monitor:
+    case envelope_kind::monitor: {
+      std::lock_guard meta(meta_mutex_);
       monitors_in_.push_back(std::move(payload<monitor_payload>(*e)));
       delete e;
       return nullptr;
+    }
     case envelope_kind::demonitor: {
       const monitor_ref ref = payload<monitor_payload>(*e).ref;
+      std::lock_guard meta(meta_mutex_);
       std::erase_if(monitors_in_, [&](const monitor_payload& m) { return m.ref == ref; });
       delete e;
       return nullptr;
@@ -172,6 +184,7 @@ namespace {
 void park_hook(fiber* departed, void* arg) {
   auto* c = static_cast<cell*>(arg);
   c->suspended_ = departed;
+  c->suspended_published_.store(true, std::memory_order_relaxed);
   if (!c->try_idle()) {
     // Input arrived while we were switching: run it again.
     worker* w = current_worker(c->rt);
@@ -182,6 +195,7 @@ void park_hook(fiber* departed, void* arg) {
 void yield_hook(fiber* departed, void* arg) {
   auto* c = static_cast<cell*>(arg);
   c->suspended_ = departed;
+  c->suspended_published_.store(true, std::memory_order_relaxed);
   current_worker(c->rt)->make_runnable(c, true);
 }
 
@@ -234,7 +248,8 @@ void cell::yield_now() {
 
 envelope* receive_envelope(cell* self, matcher m, std::chrono::nanoseconds timeout) {
   const bool has_deadline = timeout.count() >= 0;
-  const auto deadline = std::chrono::steady_clock::now() + (has_deadline ? timeout : std::chrono::nanoseconds::zero());
+  std::chrono::steady_clock::time_point deadline{};
+  bool deadline_set = false;  // the clock is read only if we have to wait
   envelope* prev = nullptr;
   for (envelope* e = self->stash_.head; e != nullptr; prev = e, e = static_cast<envelope*>(e->next.load(std::memory_order_relaxed))) {
     if (m.fn(m.arg, *e)) {
@@ -252,6 +267,10 @@ envelope* receive_envelope(cell* self, matcher m, std::chrono::nanoseconds timeo
         return e;
       }
       self->stash_.push_back(e);
+    }
+    if (has_deadline && !deadline_set) {
+      deadline = std::chrono::steady_clock::now() + timeout;
+      deadline_set = true;
     }
     if (has_deadline && std::chrono::steady_clock::now() >= deadline) {
       self->status.store(actor_status::running, std::memory_order_relaxed);
@@ -277,18 +296,18 @@ handling_scope::~handling_scope() {
   delete e_;
 }
 
-void answer_request(envelope& request, envelope* reply) {
+void answer_request(cell* self, envelope& request, envelope* reply) {
   pid to = std::move(request.reply_to);
-  send_reply(to, std::exchange(request.request_id, 0), reply);
+  send_reply(to, std::exchange(request.request_id, 0), reply, self);
 }
 
-void send_reply(const pid& to, std::uint64_t request_id, envelope* reply) {
+void send_reply(const pid& to, std::uint64_t request_id, envelope* reply, cell* from) {
   reply->request_id = request_id;
   if (!to) {
     delete reply;
     return;
   }
-  as_cell(to)->deliver(nullptr, reply, send_mode::try_once, no_timeout);
+  as_cell(to)->deliver(from, reply, send_mode::try_once, no_timeout);
 }
 
 void reply_current(cell* self, envelope* reply) {
@@ -296,7 +315,7 @@ void reply_current(cell* self, envelope* reply) {
     delete reply;
     return;
   }
-  answer_request(*self->current_, reply);
+  answer_request(self, *self->current_, reply);
 }
 
 bool take_current_request(cell* self, pid& reply_to, std::uint64_t& request_id) {
@@ -466,10 +485,14 @@ void terminate(cell* c, exit_reason reason) {
     auto* down = make_envelope(down_msg{m.ref, self, reason}, envelope_kind::down);
     if (!as_cell(m.watcher)->deliver_signal(down)) delete down;
   }
-  c->links_.clear();
-  c->monitors_in_.clear();
+  {
+    std::lock_guard meta(c->meta_mutex_);
+    c->links_.clear();
+    c->monitors_in_.clear();
+    c->parent_ = pid();
+  }
   c->monitors_out_.clear();
-  c->parent_ = pid();
+  c->describe_ = nullptr;
   c->status.store(actor_status::dead, std::memory_order_relaxed);
   if (!c->thread_bound_) c->rt->actor_exited(c);
 }
@@ -513,10 +536,11 @@ bool run_handlers(cell* c) {
     if (e == nullptr) {
       envelope* raw = c->pull();
       if (raw == nullptr) {
-        if (c->try_idle()) {
-          c->status.store(actor_status::waiting, std::memory_order_relaxed);
-          return true;
-        }
+        // The status first: after a successful try_idle the actor may
+        // already run on another worker.
+        c->status.store(actor_status::waiting, std::memory_order_relaxed);
+        if (c->try_idle()) return true;
+        c->status.store(actor_status::running, std::memory_order_relaxed);
         // A sender reserved but has not linked its envelope yet, or new
         // input raced with try_idle: come back after the others.
         if (handled > 0 || c->unread_pending()) return false;
@@ -527,7 +551,7 @@ bool run_handlers(cell* c) {
     }
     {
       handling_scope scope(c, e);
-      if (!c->behavior_.invoke(*e)) rt->count_dead_letter(dead_letter_cause::unhandled, c, e);
+      if (!c->behavior_.invoke(*e, c)) rt->count_dead_letter(dead_letter_cause::unhandled, c, e);
     }
     if (c->pending_behavior_) {
       c->behavior_ = std::move(*c->pending_behavior_);

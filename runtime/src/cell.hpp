@@ -16,6 +16,7 @@
 #include <weft/runtime/context.hpp>
 #include <weft/runtime/detail/backend.hpp>
 #include <weft/runtime/exit_reason.hpp>
+#include <weft/runtime/introspection.hpp>
 #include <weft/runtime/messages.hpp>
 #include <weft/runtime/options.hpp>
 
@@ -142,7 +143,19 @@ struct reply_error {
   ask_error error;
 };
 
-enum class actor_status : std::uint8_t { runnable, running, waiting, receiving, exiting, dead };
+// Collects a bounded trace of one actor's messages (introspection.cpp).
+// Tracers live until their runtime ends, so a sender that loaded the
+// pointer just before the trace was switched off still writes to valid
+// memory; `active` makes such late records harmless.
+struct tracer {
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<trace_event> events;  // under mutex
+  std::size_t limit = 0;
+  std::atomic<bool> active{true};
+  void record(trace_event::direction dir, const pid& from, const pid& to, const envelope& e);
+};
+
 
 class cell : public cell_header {
  public:
@@ -246,9 +259,19 @@ class cell : public cell_header {
   std::size_t stack_size_;
   std::uint32_t depth_ = 0;        // spawn-tree depth, for children-first shutdown
   pid parent_;
-  std::string name_;               // registered name; under the registry lock
+  // Metadata others may read (introspection): written by the owner (or
+  // the registry) under meta_mutex_, read by snapshots under it.
+  mutable std::mutex meta_mutex_;
+  std::string name_;               // also under the registry lock when written
   std::string label_;
-  std::chrono::steady_clock::time_point spawned_at_;
+  std::function<std::string()> describe_;  // owner only
+  std::atomic<std::uint32_t> restarts_{0};
+  // Owner-written mirrors of owner-private state, for snapshots.
+  std::atomic<bool> trap_exit_published_{false};
+  std::atomic<bool> suspended_published_{false};
+  std::atomic<std::size_t> monitors_out_count_{0};
+  std::atomic<tracer*> tracer_{nullptr};
+  std::chrono::system_clock::time_point spawned_at_;
 };
 
 // Runs the actor's code for one activation (on the current fiber).

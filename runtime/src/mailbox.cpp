@@ -77,9 +77,23 @@ struct thread_space_waiter final : space_waiter {
 }  // namespace
 
 send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::nanoseconds timeout) {
+  // Tracing costs one relaxed load per side when nobody traces.
+  if (tracer* t = tracer_.load(std::memory_order_acquire)) {
+    t->record(trace_event::direction::in, from != nullptr ? pid_of(from) : pid(), pid_of(this), *e);
+  }
+  if (from != nullptr) {
+    if (tracer* t = from->tracer_.load(std::memory_order_acquire)) {
+      t->record(trace_event::direction::out, pid_of(from), pid_of(this), *e);
+    }
+  }
+  // We own e until it is in the inbox, also if an exit signal unwinds us
+  // while we wait for room.
+  std::unique_ptr<envelope> owned(e);
   const bool counted = counts_against_capacity(e->kind);
   const bool timed = mode == send_mode::timed && timeout.count() >= 0;
-  const auto deadline = std::chrono::steady_clock::now() + (timed ? timeout : std::chrono::nanoseconds::zero());
+  // The clock is read only when a deadline exists (not on the fast path).
+  std::chrono::steady_clock::time_point deadline{};
+  bool deadline_set = false;
   for (;;) {
     std::uint64_t s = state_.load(std::memory_order_relaxed);
     for (;;) {
@@ -87,7 +101,6 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
         rt->count_dead_letter(e->kind == envelope_kind::reply ? dead_letter_cause::late_reply
                                                               : dead_letter_cause::dead_actor,
                               this, e);
-        delete e;
         return send_status::dead;
       }
       if (counted && queued(s) >= capacity_) break;
@@ -96,7 +109,7 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
       // the actor's state up to its going idle); release orders our
       // reservation before the push that follows.
       if (state_.compare_exchange_weak(s, n, std::memory_order_acq_rel, std::memory_order_relaxed)) {
-        inbox_.push(e);
+        inbox_.push(owned.release());
         if ((s & scheduled_bit) == 0) rt->schedule(this);
         return send_status::ok;
       }
@@ -106,12 +119,10 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
       case overflow_policy::reject:
         rejected.fetch_add(1, std::memory_order_relaxed);
         rt->count_dead_letter(dead_letter_cause::rejected, this, e);
-        delete e;
         return send_status::rejected;
       case overflow_policy::drop_newest:
         dropped.fetch_add(1, std::memory_order_relaxed);
         rt->count_dead_letter(dead_letter_cause::dropped_newest, this, e);
-        delete e;
         return send_status::dropped;
       case overflow_policy::drop_oldest: {
         envelope* victim = nullptr;
@@ -131,8 +142,7 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
           // nothing older can be dropped, so the new message goes.
           dropped.fetch_add(1, std::memory_order_relaxed);
           rt->count_dead_letter(dead_letter_cause::dropped_newest, this, e);
-          delete e;
-          return send_status::dropped;
+            return send_status::dropped;
         }
         // The victim leaves without the owner ever pulling it.
         state_.fetch_sub(queued_one + unread_one, std::memory_order_acq_rel);
@@ -148,7 +158,6 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
     if (mode == send_mode::try_once) {
       rejected.fetch_add(1, std::memory_order_relaxed);
       rt->count_dead_letter(dead_letter_cause::rejected, this, e);
-      delete e;
       return send_status::rejected;
     }
     // Register as a waiter, re-checking the count under the mutex.
@@ -180,6 +189,10 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
         std::erase(target->waiters_, waiter);
       }
     } unregister{this, me};
+    if (timed && !deadline_set) {
+      deadline = std::chrono::steady_clock::now() + timeout;
+      deadline_set = true;
+    }
     bool woke = true;
     if (on_fiber) {
       from->status.store(actor_status::waiting, std::memory_order_relaxed);
@@ -199,7 +212,6 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
       }
     }
     if (!woke) {
-      delete e;
       return send_status::timeout;
     }
   }
@@ -234,15 +246,19 @@ envelope* cell::pull() noexcept {
 
 bool cell::try_idle() noexcept {
   std::uint64_t s = state_.load(std::memory_order_acquire);
+  const std::uint64_t pulled = pulled_;
+  // Reset before the CAS: once it succeeds the actor is no longer ours and
+  // another worker may already be pulling (and counting) its next message.
+  pulled_ = 0;
   for (;;) {
-    if (unread(s) > pulled_) return false;
-    const std::uint64_t n = (s - pulled_ * unread_one) & ~scheduled_bit;
-    // release: everything this activation did happens before the next
-    // sender's acquire CAS that reschedules us on another worker.
-    if (state_.compare_exchange_weak(s, n, std::memory_order_acq_rel, std::memory_order_acquire)) {
-      pulled_ = 0;
-      return true;
+    if (unread(s) > pulled) {
+      pulled_ = pulled;
+      return false;
     }
+    const std::uint64_t n = (s - pulled * unread_one) & ~scheduled_bit;
+    // release: everything this activation did (pulled_ included) happens
+    // before the next sender's acquire CAS that reschedules us elsewhere.
+    if (state_.compare_exchange_weak(s, n, std::memory_order_acq_rel, std::memory_order_acquire)) return true;
   }
 }
 

@@ -90,6 +90,10 @@ runtime_impl::runtime_impl(runtime_options options)
 }
 
 runtime_impl::~runtime_impl() {
+  {
+    std::lock_guard lock(shutdown_thread_mutex_);
+    if (shutdown_thread_.joinable()) shutdown_thread_.join();
+  }
   shutdown(shutdown_mode::drain, std::chrono::seconds(10));
   timers_.clear();
   stack_pool_destroy(stacks_);
@@ -117,6 +121,7 @@ pid runtime_impl::spawn(cell* parent, std::unique_ptr<actor_body> body, spawn_op
   if (link && parent != nullptr) {
     // Atomic with the spawn: the child has not run yet, the parent is us.
     c->links_.push_back(pid_of(parent));
+    std::lock_guard meta(parent->meta_mutex_);
     parent->links_.push_back(pid_of(c));
   }
   c->live_shard_ = static_cast<std::uint32_t>(c->id % live_shards);
@@ -182,6 +187,7 @@ std::vector<pid> runtime_impl::live_pids() const {
 bool runtime_impl::register_name(std::string name, cell* c) {
   if (name.empty() || c->closed()) return false;
   std::lock_guard lock(names_mutex_);
+  std::lock_guard meta(c->meta_mutex_);
   if (!c->name_.empty()) return false;  // one name per actor, as in Erlang
   auto [it, inserted] = names_.emplace(std::move(name), c);
   if (!inserted) return false;
@@ -200,7 +206,10 @@ bool runtime_impl::unregister_name(std::string_view name) {
   std::lock_guard lock(names_mutex_);
   auto it = names_.find(std::string(name));
   if (it == names_.end()) return false;
-  it->second->name_.clear();
+  {
+    std::lock_guard meta(it->second->meta_mutex_);
+    it->second->name_.clear();
+  }
   names_.erase(it);
   return true;
 }
@@ -223,6 +232,7 @@ std::vector<std::string> runtime_impl::names() const {
 
 void runtime_impl::release_name(cell* c) {
   std::lock_guard lock(names_mutex_);
+  std::lock_guard meta(c->meta_mutex_);
   if (c->name_.empty()) return;
   auto it = names_.find(c->name_);
   if (it != names_.end() && it->second == c) names_.erase(it);
@@ -268,8 +278,12 @@ bool runtime_impl::wait_all_exited(std::chrono::nanoseconds timeout) {
 
 bool runtime_impl::shutdown(shutdown_mode mode, std::chrono::nanoseconds timeout) {
   if (current_worker(this) != nullptr) {
-    // From inside an actor we cannot wait for ourselves: start it elsewhere.
-    std::thread([this, mode, timeout] { shutdown(mode, timeout); }).detach();
+    // From inside an actor we cannot wait for ourselves: run it on a
+    // thread the runtime joins when it is destroyed.
+    std::lock_guard lock(shutdown_thread_mutex_);
+    if (!shutdown_thread_.joinable()) {
+      shutdown_thread_ = std::thread([this, mode, timeout] { shutdown(mode, timeout); });
+    }
     return true;
   }
   std::lock_guard guard(shutdown_mutex_);
@@ -277,7 +291,10 @@ bool runtime_impl::shutdown(shutdown_mode mode, std::chrono::nanoseconds timeout
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   accepting_external_.store(false, std::memory_order_release);
   bool in_time = true;
-  if (mode == shutdown_mode::drain) in_time = wait_quiescent(timeout);
+  if (mode == shutdown_mode::drain) {
+    in_time = wait_quiescent(timeout);
+    if (!in_time) std::fprintf(stderr, "weft: shutdown: actors still busy after the drain timeout; aborting them\n");
+  }
   stopping_.store(true, std::memory_order_release);
   auto signal_all = [&](const std::vector<pid>& group, exit_reason reason) {
     for (const pid& p : group) {
@@ -300,6 +317,8 @@ bool runtime_impl::shutdown(shutdown_mode mode, std::chrono::nanoseconds timeout
     for (auto& [depth, group] : by_depth) {
       signal_all(group, exit_reason::shutdown());
       if (!wait_group(group)) {
+        std::fprintf(stderr, "weft: shutdown: actors at spawn depth %u did not stop in time; killing the rest\n",
+                     depth);
         in_time = false;
         break;
       }
@@ -411,7 +430,10 @@ void context::link(const pid& other) {
   if (!other || other == self()) return;
   auto& links = cell_->links_;
   if (std::find(links.begin(), links.end(), other) != links.end()) return;
-  links.push_back(other);
+  {
+    std::lock_guard meta(cell_->meta_mutex_);
+    links.push_back(other);
+  }
   auto* e = detail::make_envelope(detail::link_payload{self()}, detail::envelope_kind::link);
   if (detail::as_cell(other)->deliver_signal(e)) return;
   delete e;
@@ -423,7 +445,10 @@ void context::link(const pid& other) {
 
 void context::unlink(const pid& other) {
   if (!other) return;
-  std::erase(cell_->links_, other);
+  {
+    std::lock_guard meta(cell_->meta_mutex_);
+    std::erase(cell_->links_, other);
+  }
   auto* e = detail::make_envelope(detail::link_payload{self()}, detail::envelope_kind::unlink);
   if (!detail::as_cell(other)->deliver_signal(e)) delete e;
 }
@@ -432,6 +457,7 @@ monitor_ref context::monitor(const pid& other) {
   monitor_ref ref{cell_->rt->next_monitor_ref_.fetch_add(1, std::memory_order_relaxed)};
   if (!other) return ref;
   cell_->monitors_out_.emplace(ref.value, other);
+  cell_->monitors_out_count_.store(cell_->monitors_out_.size(), std::memory_order_relaxed);
   auto* e = detail::make_envelope(detail::monitor_payload{ref, self()}, detail::envelope_kind::monitor);
   if (!detail::as_cell(other)->deliver_signal(e)) {
     delete e;
@@ -448,6 +474,7 @@ void context::demonitor(monitor_ref ref) {
     auto* e = detail::make_envelope(detail::monitor_payload{ref, self()}, detail::envelope_kind::demonitor);
     if (!detail::as_cell(it->second)->deliver_signal(e)) delete e;
     cell_->monitors_out_.erase(it);
+    cell_->monitors_out_count_.store(cell_->monitors_out_.size(), std::memory_order_relaxed);
   }
   // Flush a down_msg for it that may already be queued (Erlang's [flush]).
   detail::envelope* prev = nullptr;
@@ -463,7 +490,10 @@ void context::demonitor(monitor_ref ref) {
   }
 }
 
-void context::trap_exit(bool on) { cell_->trap_exit_ = on || cell_->thread_bound_; }
+void context::trap_exit(bool on) {
+  cell_->trap_exit_ = on || cell_->thread_bound_;
+  cell_->trap_exit_published_.store(cell_->trap_exit_, std::memory_order_relaxed);
+}
 bool context::trapping_exits() const { return cell_->trap_exit_; }
 void context::exit(exit_reason reason) { cell_->throw_exit(std::move(reason)); }
 void context::exit(const pid& target, exit_reason reason) {
@@ -482,7 +512,11 @@ void context::sleep_for(std::chrono::nanoseconds duration) {
 void context::yield() { cell_->yield_now(); }
 
 bool context::register_name(std::string name) { return cell_->rt->register_name(std::move(name), cell_); }
-void context::set_label(std::string label) { cell_->label_ = std::move(label); }
+void context::set_label(std::string label) {
+  std::lock_guard meta(cell_->meta_mutex_);
+  cell_->label_ = std::move(label);
+}
+void context::set_describe(std::function<std::string()> describe) { cell_->describe_ = std::move(describe); }
 
 void reply_promise::abandon() noexcept {
   if (request_id_ == 0) return;

@@ -214,12 +214,16 @@ class runtime_impl {
   std::atomic<bool> has_dead_letter_subscriber_{false};
 
   event_log events_;
+  std::mutex tracers_mutex_;
+  std::vector<std::unique_ptr<tracer>> tracers_;  // kept until the end (see tracer)
 
   // Shutdown.
   std::atomic<bool> accepting_external_{true};
   std::atomic<bool> stopping_{false};
   std::mutex shutdown_mutex_;
   bool shut_down_ = false;         // under shutdown_mutex_
+  std::mutex shutdown_thread_mutex_;
+  std::thread shutdown_thread_;    // a shutdown requested from inside an actor
   bool drained_in_time_ = true;    // under shutdown_mutex_
   runtime* public_ = nullptr;
 };

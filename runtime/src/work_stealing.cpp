@@ -144,6 +144,7 @@ void worker::run(cell* c) {
   activations_.fetch_add(1, std::memory_order_relaxed);
   if (c->suspended_ != nullptr) {
     fiber* f = std::exchange(c->suspended_, nullptr);
+    c->suspended_published_.store(false, std::memory_order_relaxed);
     switches_.fetch_add(1, std::memory_order_relaxed);
     // Returns when this carrier is taken as a spare again, on this worker.
     switch_to(current_fiber(), f, &spare_hook, this);

@@ -169,18 +169,21 @@ TEST_CASE("an exit cascade runs through a long chain of linked actors") {
   weft::runtime rt(small_runtime());
   weft::scoped_actor me(rt);
   const int n = 10000 * stress_factor();
-  // Each actor spawn_links the next; the last one reports and waits.
+  // Handler-style links in a chain: each spawn_links the next while it
+  // starts (so a chain of n costs n cells, not n fiber stacks), the last
+  // one reports.
   weft::pid report = me.self();
-  std::function<void(weft::context&, int)> body = [&body, report, n](weft::context& self, int depth) {
-    if (depth + 1 < n) {
-      self.spawn_link([&body, depth](weft::context& s) { body(s, depth + 1); });
-      self.receive([](stop) {});
-    } else {
-      self.send(report, self.self());
-      self.receive([](stop) {});
+  struct chain {
+    static weft::behavior link_next(weft::context& self, int depth, int n, weft::pid report) {
+      if (depth + 1 < n) {
+        self.spawn_link([depth, n, report](weft::context& s) { return link_next(s, depth + 1, n, report); });
+      } else {
+        self.send(report, self.self());
+      }
+      return {[](stop) {}};
     }
   };
-  weft::pid head = rt.spawn([&body](weft::context& self) { body(self, 0); });
+  weft::pid head = rt.spawn([n, report](weft::context& self) { return chain::link_next(self, 0, n, report); });
   me->receive<weft::pid>();
   CHECK(rt.live_actors() == static_cast<std::size_t>(n));
   rt.exit(head, weft::exit_reason::error("cascade"));

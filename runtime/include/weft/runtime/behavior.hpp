@@ -63,11 +63,13 @@ using message_type_of = std::remove_cvref_t<typename callable_traits<std::decay_
 template <class F>
 using handler_result_of = typename callable_traits<std::decay_t<F>>::result;
 
-// Answers request `e` with `reply` (takes ownership). Defined in the runtime.
-void answer_request(envelope& request, envelope* reply);
+class cell;
+
+// `self` answers request `e` with `reply` (takes ownership). Defined in the runtime.
+void answer_request(cell* self, envelope& request, envelope* reply);
 
 template <class F>
-bool try_invoke(F& f, envelope& e) {
+bool try_invoke(F& f, envelope& e, cell* self) {
   using M = message_type_of<F>;
   if (!holds<M>(e)) return false;
   using R = handler_result_of<F>;
@@ -75,7 +77,7 @@ bool try_invoke(F& f, envelope& e) {
     f(std::move(payload<M>(e)));
   } else {
     R r = f(std::move(payload<M>(e)));
-    if (e.request_id != 0 && e.reply_to) answer_request(e, make_envelope(std::move(r), envelope_kind::reply));
+    if (e.request_id != 0 && e.reply_to) answer_request(self, e, make_envelope(std::move(r), envelope_kind::reply));
   }
   return true;
 }
@@ -86,8 +88,8 @@ struct handler_set {
   std::tuple<Fs...> handlers;
 
   static bool matches(const envelope& e) noexcept { return (holds<message_type_of<Fs>>(e) || ...); }
-  bool invoke(envelope& e) {
-    return std::apply([&](auto&... f) { return (try_invoke(f, e) || ...); }, handlers);
+  bool invoke(envelope& e, cell* self) {
+    return std::apply([&](auto&... f) { return (try_invoke(f, e, self) || ...); }, handlers);
   }
 };
 
@@ -104,19 +106,19 @@ class behavior {
 
   explicit operator bool() const noexcept { return impl_ != nullptr; }
 
-  // Calls the first matching handler; false if none matches.
-  bool invoke(detail::envelope& e) { return impl_ && impl_->invoke(e); }
+  // Calls the first matching handler; false if none matches. (Runtime use.)
+  bool invoke(detail::envelope& e, detail::cell* self) { return impl_ && impl_->invoke(e, self); }
 
  private:
   struct concept_t {
     virtual ~concept_t() = default;
-    virtual bool invoke(detail::envelope&) = 0;
+    virtual bool invoke(detail::envelope&, detail::cell*) = 0;
   };
   template <class... Fs>
   struct model final : concept_t {
     template <class... As>
     explicit model(As&&... as) : set{std::tuple<Fs...>(std::forward<As>(as)...)} {}
-    bool invoke(detail::envelope& e) override { return set.invoke(e); }
+    bool invoke(detail::envelope& e, detail::cell* self) override { return set.invoke(e, self); }
     detail::handler_set<Fs...> set;
   };
   std::unique_ptr<concept_t> impl_;

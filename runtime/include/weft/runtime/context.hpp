@@ -130,7 +130,7 @@ class context {
     detail::envelope* e = detail::receive_envelope(cell_, m, timeout);
     if (e == nullptr) return false;
     detail::handling_scope scope(cell_, e);
-    set.invoke(*e);
+    set.invoke(*e, cell_);
     return true;
   }
   // Waits for the oldest queued T and returns it.
@@ -267,6 +267,10 @@ class context {
   // Registers this actor under `name`; false if the name is taken.
   bool register_name(std::string name);
   void set_label(std::string label);
+  // How this actor renders its state for runtime::describe (the debug
+  // shell's `state`): called inside the actor, between messages or while
+  // it waits in a receive.
+  void set_describe(std::function<std::string()> describe);
 
   detail::cell* cell() const noexcept { return cell_; }
 

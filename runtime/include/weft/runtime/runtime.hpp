@@ -12,6 +12,7 @@
 #include <weft/runtime/context.hpp>
 #include <weft/runtime/detail/backend.hpp>
 #include <weft/runtime/event_log.hpp>
+#include <weft/runtime/introspection.hpp>
 #include <weft/runtime/messages.hpp>
 #include <weft/runtime/options.hpp>
 #include <weft/runtime/pid.hpp>
@@ -20,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -149,6 +151,18 @@ class runtime {
   // True once shutdown has begun stopping actors: supervisors stop
   // restarting children from then on.
   bool is_stopping() const noexcept;
+
+  // Introspection (introspection.hpp): snapshots never block senders.
+  std::vector<actor_info> actors() const;
+  std::optional<actor_info> info(const pid& who) const;
+  // Asks the actor itself to render its state (context::set_describe),
+  // answered from inside it; nullopt if it is dead or does not answer in
+  // time (it is stuck: a CPU loop or a blocking call on a worker).
+  std::optional<std::string> describe(const pid& who, std::chrono::nanoseconds timeout);
+  // Records up to `count` messages into and out of `who`, until `timeout`.
+  std::vector<trace_event> trace(const pid& who, std::size_t count, std::chrono::nanoseconds timeout);
+  // For supervisors: how often the child behind `who` has been restarted.
+  void set_restart_count(const pid& who, std::uint32_t restarts);
   const runtime_options& options() const;
 
   // Blocks until no actor is runnable and no message is in flight, or the

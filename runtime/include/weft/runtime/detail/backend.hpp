@@ -77,7 +77,8 @@ envelope* thread_ask_envelope(runtime_impl* rt, const pid& to, envelope* request
 void reply_current(cell* self, envelope* reply);
 // Detaches the current request so that someone may answer it later.
 bool take_current_request(cell* self, pid& reply_to, std::uint64_t& request_id);
-void send_reply(const pid& to, std::uint64_t request_id, envelope* reply);
+// from: the answering actor, if known (for tracing).
+void send_reply(const pid& to, std::uint64_t request_id, envelope* reply, cell* from = nullptr);
 
 pid spawn_body(runtime_impl* rt, cell* parent, std::unique_ptr<actor_body> body, spawn_options options, bool link);
 

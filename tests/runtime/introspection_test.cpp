@@ -1,0 +1,114 @@
+#include "weft_test.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+using namespace weft_test;
+
+namespace {
+struct stop {};
+struct note {
+  int n;
+};
+}  // namespace
+
+TEST_CASE("a snapshot shows each actor's name, label, parent, links, monitors and mailbox") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid report = me.self();
+  weft::pid parent = rt.spawn(
+      [report](weft::context& self) {
+        self.set_label("the parent");
+        weft::pid child = self.spawn_link([](weft::context& c) { c.receive([](stop) {}); },
+                                          {.mailbox_capacity = 8, .overflow = weft::overflow_policy::reject});
+        self.send(child, note{1});
+        self.send(child, note{2});
+        self.send(report, child);
+        self.receive([](stop) {});
+      },
+      {.name = "parent"});
+  weft::pid child = me->receive<weft::pid>();
+  me->monitor(child);
+  REQUIRE(eventually([&] {
+    auto i = rt.info(child);
+    return i && i->mailbox_length == 2 && i->monitored_by.size() == 1 && i->status == weft::actor_status::receiving;
+  }));
+  auto ci = *rt.info(child);
+  CHECK(ci.parent == parent);
+  CHECK(ci.links == std::vector<weft::pid>{parent});
+  CHECK(ci.monitored_by == std::vector<weft::pid>{me.self()});
+  CHECK(ci.mailbox_capacity == 8);
+  CHECK(ci.overflow == weft::overflow_policy::reject);
+  CHECK(ci.holds_fiber);
+  auto all = rt.actors();
+  CHECK(all.size() == 2);
+  auto pi = std::find_if(all.begin(), all.end(), [&](const weft::actor_info& i) { return i.self == parent; });
+  REQUIRE(pi != all.end());
+  CHECK(pi->name == "parent");
+  CHECK(pi->label == "the parent");
+  CHECK(pi->links == std::vector<weft::pid>{child});
+  rt.send(child, stop{});
+  rt.send(parent, stop{});
+}
+
+TEST_CASE("describe is answered by the actor itself, and a stuck actor times out instead of hanging") {
+  weft::runtime rt(small_runtime(2));
+  weft::pid counter = rt.spawn([](weft::context& self) -> weft::behavior {
+    auto n = std::make_shared<int>(0);
+    self.set_describe([n] { return "{\"count\":" + std::to_string(*n) + "}"; });
+    return {[n](note x) { *n += x.n; }};
+  });
+  rt.send(counter, note{5});
+  CHECK(rt.describe(counter, 5s) == std::optional<std::string>("{\"count\":5}"));
+  std::atomic<bool> release{false};
+  weft::pid stuck = rt.spawn([&release](weft::context&) {
+    while (!release.load()) std::this_thread::sleep_for(1ms);  // never reaches a receive
+  });
+  CHECK_FALSE(rt.describe(stuck, 50ms).has_value());
+  release = true;
+  CHECK(eventually([&] { return !rt.info(stuck) || rt.info(stuck)->status == weft::actor_status::dead; }));
+}
+
+TEST_CASE("a trace records message types and sizes in and out, up to its count") {
+  weft::runtime rt(small_runtime());
+  weft::pid echo = rt.spawn([](weft::context&) -> weft::behavior { return {[](note n) { return n.n; }}; });
+  std::thread traffic([&] {
+    for (int i = 0; i < 50; ++i) {
+      (void)rt.ask<int>(echo, note{i}, 5s);
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  auto events = rt.trace(echo, 6, 5s);
+  traffic.join();
+  REQUIRE(events.size() == 6);
+  bool saw_in = false, saw_out = false;
+  for (auto& e : events) {
+    if (e.dir == weft::trace_event::direction::in) {
+      saw_in = true;
+      CHECK(e.type_name.find("note") != std::string::npos);
+      CHECK(e.size == sizeof(note));
+    } else {
+      saw_out = true;
+      CHECK(e.type_name == "int");
+    }
+  }
+  CHECK(saw_in);
+  CHECK(saw_out);
+}
+
+TEST_CASE("runtime statistics count workers, activations and pending timers") {
+  weft::runtime rt(small_runtime(2));
+  weft::pid p = rt.spawn([](weft::context&) -> weft::behavior { return {[](note) {}}; });
+  for (int i = 0; i < 100; ++i) rt.send(p, note{i});
+  rt.send_after(std::chrono::hours(1), p, note{0});
+  REQUIRE(rt.wait_quiescent(5s));
+  auto s = rt.stats();
+  CHECK(s.workers.size() == 2);
+  std::uint64_t activations = 0;
+  for (auto& w : s.workers) activations += w.activations;
+  CHECK(activations >= 1);
+  CHECK(s.timers_pending == 1);
+  CHECK(s.live_actors == 1);
+  CHECK(rt.info(p)->processed == 100);
+}
