@@ -1,0 +1,410 @@
+%% Erlang/OTP peer of weft-bench: the workloads of bench/SPEC.md written as
+%% plain, idiomatic Erlang processes (and OTP behaviours where the workload
+%% names one: supervisor for `restart`, gen_server for `ask`).
+%%
+%% Started by run.sh as
+%%   erl -noshell +S N:N +P ... -run weft_peer_bench main <workload> [k=v ...]
+%% and prints exactly one JSON line on stdout; diagnostics go to stderr.
+%%
+%% Every workload follows the same steps:
+%%   1. remember the live process count (the SPEC's leak baseline);
+%%   2. set up whatever is not being measured (rings, subscribers, servers);
+%%   3. time the measured section with the monotonic clock;
+%%   4. stop every process it started and wait until the process count is
+%%      back to the baseline - a run that leaks fails loudly instead of
+%%      printing a rate.
+-module(weft_peer_bench).
+
+-export([main/1]).
+
+-define(HOUR_MS, 3600000).
+-define(CALL_TIMEOUT_MS, 5000).
+-define(LEAK_WAIT_MS, 60000).
+
+%% -- entry point -------------------------------------------------------------
+
+main([Workload | Args]) ->
+    Params = parse_args(Args),
+    try run(Workload, Params) of
+        Fields ->
+            emit([{bench, Workload}, {impl, impl()},
+                  {workers, erlang:system_info(schedulers_online)}
+                  | Fields]),
+            halt(0)
+    catch
+        throw:{skipped, Reason} ->
+            emit([{bench, Workload}, {impl, impl()},
+                  {workers, erlang:system_info(schedulers_online)},
+                  {skipped, Reason}]),
+            halt(0);
+        Class:Error:Stack ->
+            io:format(standard_error, "weft_peer_bench ~s: ~p:~p~n~p~n",
+                      [Workload, Class, Error, Stack]),
+            halt(1)
+    end;
+main([]) ->
+    io:format(standard_error,
+              "usage: run.sh <workload> [key=value ...] [workers=N]~n", []),
+    halt(2).
+
+run("pingpong", P)  -> pingpong(arg(n, P, 1000000));
+run("fanin", P)     -> fanin(arg(p, P, 8), arg(m, P, 500000));
+run("spawn", P)     -> spawn_children(arg(n, P, 1000000));
+run("ring", P)      -> ring(arg(r, P, 1000), arg(h, P, 10000000));
+run("idle", P)      -> idle(arg(n, P, 1000000));
+run("parked", P)    -> parked(arg(n, P, 100000));
+run("restart", P)   -> restart(arg(k, P, 100000));
+run("ask", P)       -> ask(arg(n, P, 1000000), arg(c, P, 16));
+run("persist", _)   ->
+    throw({skipped, "OTP has no embedded durable event journal comparable "
+                    "to weft's (disk_log has no per-command fsync "
+                    "acknowledgement / group commit)"});
+run("recover", _)   ->
+    throw({skipped, "OTP has no persistent-actor recovery (journal replay "
+                    "and snapshots) to compare with"});
+run("broadcast", P) -> broadcast(arg(subs, P, 10000), arg(msgs, P, 100));
+run(Other, _)       -> error({unknown_workload, Other}).
+
+%% -- 1. pingpong ---------------------------------------------------------------
+
+pingpong(N) ->
+    Base = process_count(),
+    Driver = self(),
+    Ponger = spawn(fun ponger/0),
+    T0 = now_ns(),
+    Pinger = spawn(fun() -> Ponger ! {self(), 0}, pinger(Ponger, N, Driver) end),
+    receive {done, Pinger} -> ok end,
+    Secs = seconds_since(T0),
+    Ponger ! stop,
+    await_baseline(Base),
+    result(N, Secs, "roundtrips/s").
+
+ponger() ->
+    receive
+        {From, X} -> From ! {self(), X}, ponger();
+        stop -> ok
+    end.
+
+%% Having received the reply to X, X + 1 round trips are complete.
+pinger(Ponger, N, Driver) ->
+    receive
+        {Ponger, X} when X + 1 >= N -> Driver ! {done, self()};
+        {Ponger, X} -> Ponger ! {self(), X + 1}, pinger(Ponger, N, Driver)
+    end.
+
+%% -- 2. fanin ----------------------------------------------------------------
+
+%% Erlang mailboxes are unbounded and senders are never suspended, so this
+%% runs without the SPEC's capacity-1024 blocking back-pressure; the note
+%% field says so and peak_rss_kb shows what the queue cost. The consumer keeps
+%% its queue off heap, OTP's documented setting for a process that receives
+%% floods (without it every garbage collection rescans the queue).
+fanin(P, M) ->
+    Base = process_count(),
+    Driver = self(),
+    Consumer = spawn_opt(fun() -> consume(P * M, Driver) end,
+                         [{message_queue_data, off_heap}]),
+    T0 = now_ns(),
+    _ = [spawn(fun() -> produce(Consumer, M) end) || _ <- lists:seq(1, P)],
+    receive {done, Consumer} -> ok end,
+    Secs = seconds_since(T0),
+    await_baseline(Base),
+    result(P * M, Secs, "msgs/s")
+        ++ [{note, "unbounded mailbox: Erlang has no bounded mailbox "
+                   "with blocking back-pressure"}].
+
+%% The message is a small integer: one 8-byte word.
+produce(_Consumer, 0) -> ok;
+produce(Consumer, I) -> Consumer ! I, produce(Consumer, I - 1).
+
+consume(0, Driver) -> Driver ! {done, self()};
+consume(Left, Driver) -> receive _ -> consume(Left - 1, Driver) end.
+
+%% -- 3. spawn ----------------------------------------------------------------
+
+spawn_children(N) ->
+    Base = process_count(),
+    Driver = self(),
+    T0 = now_ns(),
+    Parent = spawn(fun() -> spawn_parent(N, Driver) end),
+    receive {done, Parent} -> ok end,
+    Secs = seconds_since(T0),
+    await_baseline(Base),
+    result(N, Secs, "actors/s").
+
+%% The parent's queue grows to n messages while it is still spawning;
+%% keeping that queue off the process heap stops every garbage collection
+%% of the parent from scanning it (OTP's documented remedy for processes
+%% that receive many messages).
+spawn_parent(N, Driver) ->
+    process_flag(message_queue_data, off_heap),
+    Self = self(),
+    spawn_n(N, fun() -> Self ! child_done end),
+    collect(child_done, N),
+    Driver ! {done, Self}.
+
+spawn_n(0, _Fun) -> ok;
+spawn_n(N, Fun) -> spawn(Fun), spawn_n(N - 1, Fun).
+
+collect(_Tag, 0) -> ok;
+collect(Tag, N) -> receive Tag -> collect(Tag, N - 1) end.
+
+%% -- 4. ring -----------------------------------------------------------------
+
+ring(R, H) ->
+    Base = process_count(),
+    Driver = self(),
+    Nodes = [spawn(fun() -> ring_await_next(Driver, H) end)
+             || _ <- lists:seq(1, R)],
+    _ = [Node ! {next, Next}
+         || {Node, Next} <- lists:zip(Nodes, tl(Nodes) ++ [hd(Nodes)])],
+    T0 = now_ns(),
+    hd(Nodes) ! {token, 0},
+    receive ring_done -> ok end,
+    Secs = seconds_since(T0),
+    _ = [Node ! stop || Node <- Nodes],
+    await_baseline(Base),
+    result(H, Secs, "hops/s").
+
+ring_await_next(Driver, H) ->
+    receive {next, Next} -> ring_node(Next, Driver, H) end.
+
+ring_node(Next, Driver, H) ->
+    receive
+        {token, H} -> Driver ! ring_done, ring_node(Next, Driver, H);
+        {token, Hops} -> Next ! {token, Hops + 1}, ring_node(Next, Driver, H);
+        stop -> ok
+    end.
+
+%% -- 5. idle / 6. parked -----------------------------------------------------
+
+%% An idle process sits in the receive of its loop, waiting for its first
+%% message.
+idle(N) ->
+    resident(N, fun idle_loop/0).
+
+idle_loop() ->
+    receive stop -> ok end.
+
+%% In Erlang every receive is a blocking receive on the process's own live
+%% stack, so "suspended inside a handler" is a process that entered its
+%% handler and waits there with a one-hour `after` (which also arms a timer
+%% per process, as the SPEC's timeout requires).
+parked(N) ->
+    resident(N, fun parked_handler/0).
+
+parked_handler() ->
+    receive
+        stop -> ok
+    after ?HOUR_MS ->
+        exit(parked_for_an_hour)
+    end.
+
+%% Spawn rate is the spawn loop alone; memory is measured once every process
+%% has actually run up to its receive (status `waiting`). The driver's list
+%% of pids (16 bytes per process) is part of the difference, as the handles
+%% are in the other implementations.
+resident(N, Fun) ->
+    Base = process_count(),
+    garbage_collect(),
+    RssBefore = vm_rss_kb(),
+    T0 = now_ns(),
+    Pids = spawn_all(N, Fun, []),
+    Secs = seconds_since(T0),
+    lists:foreach(fun await_waiting/1, Pids),
+    RssAfter = vm_rss_kb(),
+    _ = [Pid ! stop || Pid <- Pids],
+    await_baseline(Base),
+    result(N, Secs, "actors/s")
+        ++ [{bytes_per_actor, round((RssAfter - RssBefore) * 1024 / N)}].
+
+spawn_all(0, _Fun, Acc) -> Acc;
+spawn_all(N, Fun, Acc) -> spawn_all(N - 1, Fun, [spawn(Fun) | Acc]).
+
+await_waiting(Pid) ->
+    case erlang:process_info(Pid, status) of
+        {status, waiting} -> ok;
+        {status, _} -> erlang:yield(), await_waiting(Pid);
+        undefined -> error({exited_early, Pid})
+    end.
+
+%% -- 7. restart --------------------------------------------------------------
+
+%% See weft_peer_sup for the restart intensity. Crash reports are not
+%% logged (primary logger level `none`): OTP checks the level before
+%% building a report, so this removes only console I/O that would also
+%% corrupt the single JSON line on stdout.
+restart(K) ->
+    Base = process_count(),
+    ok = logger:set_primary_config(level, none),
+    {ok, Sup} = weft_peer_sup:start_link(K),
+    T0 = now_ns(),
+    restart_cycles(K),
+    Secs = seconds_since(T0),
+    stop_linked(Sup),
+    await_baseline(Base),
+    result(K, Secs, "restarts/s").
+
+restart_cycles(0) -> ok;
+restart_cycles(K) ->
+    Old = whereis(weft_peer_child),
+    Ref = monitor(process, Old),
+    gen_server:cast(Old, crash),
+    receive {'DOWN', Ref, process, Old, _} -> ok end,
+    await_new_name(Old),
+    ping_until_answer(),
+    restart_cycles(K - 1).
+
+await_new_name(Old) ->
+    case whereis(weft_peer_child) of
+        Pid when is_pid(Pid), Pid =/= Old -> ok;
+        _ -> erlang:yield(), await_new_name(Old)
+    end.
+
+ping_until_answer() ->
+    try gen_server:call(weft_peer_child, ping, ?CALL_TIMEOUT_MS) of
+        pong -> ok
+    catch
+        exit:_ -> erlang:yield(), ping_until_answer()
+    end.
+
+%% -- 8. ask ------------------------------------------------------------------
+
+ask(N, C) ->
+    Base = process_count(),
+    {ok, Server} = weft_peer_server:start_link(),
+    Driver = self(),
+    Calls = N div C,
+    T0 = now_ns(),
+    Clients = [spawn(fun() -> ask_client(Server, Calls, Driver) end)
+               || _ <- lists:seq(1, C)],
+    _ = [receive {done, Client} -> ok end || Client <- Clients],
+    Secs = seconds_since(T0),
+    LatenciesNs = lists:append(
+                    [receive {latencies, Client, L} -> L end
+                     || Client <- Clients]),
+    stop_linked(Server),
+    await_baseline(Base),
+    Sorted = lists:sort(LatenciesNs),
+    result(C * Calls, Secs, "calls/s")
+        ++ [{p50_us, percentile(Sorted, 0.50) / 1000},
+            {p99_us, percentile(Sorted, 0.99) / 1000}].
+
+ask_client(Server, Calls, Driver) ->
+    Latencies = ask_calls(Server, Calls, []),
+    Driver ! {done, self()},
+    Driver ! {latencies, self(), Latencies}.
+
+ask_calls(_Server, 0, Acc) -> Acc;
+ask_calls(Server, Left, Acc) ->
+    T0 = now_ns(),
+    Left = gen_server:call(Server, {echo, Left}, ?CALL_TIMEOUT_MS),
+    ask_calls(Server, Left - 1, [now_ns() - T0 | Acc]).
+
+percentile(Sorted, Q) ->
+    Len = length(Sorted),
+    lists:nth(max(1, min(Len, ceil(Q * Len))), Sorted).
+
+%% -- 11. broadcast -----------------------------------------------------------
+
+%% One publisher sends every message to each pid of its subscriber list - the
+%% plain Erlang way to fan out to one topic's members.
+broadcast(Subs, Msgs) ->
+    Base = process_count(),
+    Driver = self(),
+    Subscribers = [spawn(fun() -> subscriber(Msgs, Driver) end)
+                   || _ <- lists:seq(1, Subs)],
+    Publisher = spawn(fun() -> receive go -> publish(Subscribers, 1, Msgs) end end),
+    T0 = now_ns(),
+    Publisher ! go,
+    collect(subscriber_done, Subs),
+    Secs = seconds_since(T0),
+    await_baseline(Base),
+    result(Subs * Msgs, Secs, "deliveries/s").
+
+publish(_Subscribers, Seq, Msgs) when Seq > Msgs -> ok;
+publish(Subscribers, Seq, Msgs) ->
+    _ = [Sub ! {msg, Seq} || Sub <- Subscribers],
+    publish(Subscribers, Seq + 1, Msgs).
+
+subscriber(0, Driver) -> Driver ! subscriber_done;
+subscriber(Left, Driver) -> receive {msg, _} -> subscriber(Left - 1, Driver) end.
+
+%% -- helpers -----------------------------------------------------------------
+
+result(N, Secs, Unit) ->
+    [{n, N}, {seconds, Secs}, {rate, N / Secs}, {unit, Unit},
+     {peak_rss_kb, status_kb("VmHWM")}].
+
+now_ns() -> erlang:monotonic_time(nanosecond).
+
+seconds_since(T0) -> (now_ns() - T0) / 1.0e9.
+
+process_count() -> erlang:system_info(process_count).
+
+%% The SPEC's leak rule: the live process count must return to what it was
+%% before the workload started; exited processes may still be on their way
+%% out, so wait (bounded) before declaring a leak.
+await_baseline(Base) ->
+    await_baseline(Base, erlang:monotonic_time(millisecond) + ?LEAK_WAIT_MS).
+
+await_baseline(Base, Deadline) ->
+    case process_count() of
+        Base -> ok;
+        Count ->
+            case erlang:monotonic_time(millisecond) > Deadline of
+                true -> error({leaked_processes, Count - Base});
+                false -> timer:sleep(1), await_baseline(Base, Deadline)
+            end
+    end.
+
+stop_linked(Pid) ->
+    Ref = monitor(process, Pid),
+    unlink(Pid),
+    exit(Pid, shutdown),
+    receive {'DOWN', Ref, process, Pid, _} -> ok end.
+
+vm_rss_kb() -> status_kb("VmRSS").
+
+status_kb(Field) ->
+    {ok, Status} = file:read_file("/proc/self/status"),
+    {match, [Kb]} = re:run(Status, "(?m)^" ++ Field ++ ":\\s+(\\d+) kB",
+                           [{capture, all_but_first, list}]),
+    list_to_integer(Kb).
+
+impl() ->
+    File = filename:join([code:root_dir(), "releases",
+                          erlang:system_info(otp_release), "OTP_VERSION"]),
+    case file:read_file(File) of
+        {ok, Version} -> "erlang-" ++ string:trim(binary_to_list(Version));
+        _ -> "erlang-" ++ erlang:system_info(otp_release)
+    end.
+
+arg(Key, Params, Default) ->
+    case lists:keyfind(atom_to_list(Key), 1, Params) of
+        {_, Value} -> list_to_integer(Value);
+        false -> Default
+    end.
+
+parse_args(Args) ->
+    [case string:split(Arg, "=") of
+         [Key, Value] -> {Key, Value};
+         _ -> error({bad_argument, Arg, "expected key=value"})
+     end || Arg <- Args].
+
+%% -- JSON (one flat object) --------------------------------------------------
+
+emit(Fields) ->
+    Body = lists:join(",", [[$", atom_to_list(K), "\":", json(V)]
+                            || {K, V} <- Fields]),
+    io:put_chars(standard_io, ["{", Body, "}\n"]).
+
+json(V) when is_integer(V) -> integer_to_list(V);
+json(V) when is_float(V) -> float_to_list(V, [{decimals, 6}, compact]);
+json(V) when is_list(V) -> [$", escape(V), $"].
+
+escape(S) ->
+    lists:flatmap(fun($") -> "\\\"";
+                     ($\\) -> "\\\\";
+                     (C) -> [C]
+                  end, S).

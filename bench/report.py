@@ -1,0 +1,356 @@
+#!/usr/bin/env python3
+"""Turns a bench/run.sh results file into docs/benchmarks.md and
+docs/benchmarks.png.
+
+    bench/report.py bench/results/<timestamp>.jsonl [--docs DIR]
+
+The generated part of benchmarks.md lies between the markers
+<!-- results:begin --> and <!-- results:end -->; text outside them is
+hand-written and kept. For each workload case and worker count it shows,
+per implementation, the median rate with the min-max range of the
+repetitions, and the weft/peer ratio computed pair by pair (the i-th weft
+run over the i-th peer run, then the median of those ratios: the runner
+alternates implementations, so run i of each saw the same machine state).
+
+Standard library only; the chart needs gnuplot.
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import OrderedDict
+
+BEGIN = "<!-- results:begin -->"
+END = "<!-- results:end -->"
+FAMILIES = ["weft", "caf", "erlang"]
+PEERS = ["caf", "erlang"]
+LABELS = {"weft": "weft", "caf": "CAF", "erlang": "Erlang/OTP"}
+
+
+def family(impl):
+    return impl.split("-", 1)[0]
+
+
+def si(value):
+    """3 significant digits with a k/M/G suffix: 2.55 M, 583 k, 1.24 k."""
+    for factor, suffix in ((1e9, " G"), (1e6, " M"), (1e3, " k"), (1, "")):
+        if abs(value) >= factor:
+            scaled = value / factor
+            break
+    else:
+        scaled, suffix = value, ""
+    decimals = 0 if abs(scaled) >= 100 else 1 if abs(scaled) >= 10 else 2
+    return f"{scaled:.{decimals}f}{suffix}"
+
+
+def load(path):
+    meta, rows = {}, []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                sys.exit(f"{path}:{number}: not JSON ({e}); was the file "
+                         "written by bench/run.sh?")
+            if "meta" in row:
+                meta = row["meta"]
+            else:
+                rows.append(row)
+    return meta, rows
+
+
+class Cell:
+    """All runs of one implementation for one (case, workers)."""
+
+    def __init__(self):
+        self.runs = {}  # rep -> row with a rate
+        self.skipped = None
+        self.failed = []
+        self.unavailable = None
+        self.impl = None
+        self.notes = set()
+
+    def add(self, row):
+        self.impl = row.get("impl", self.impl)
+        if "note" in row:
+            self.notes.add(row["note"])
+        if "skipped" in row:
+            self.skipped = row["skipped"]
+        elif "unavailable" in row:
+            self.unavailable = row["unavailable"]
+        elif "failed" in row:
+            self.failed.append(row["failed"])
+        elif "rate" in row:
+            self.runs[row.get("rep", len(self.runs) + 1)] = row
+
+    def values(self, field):
+        return [r[field] for r in self.runs.values() if field in r]
+
+    def median(self, field):
+        values = self.values(field)
+        return statistics.median(values) if values else None
+
+
+def group(rows):
+    cases = OrderedDict()  # (case, workers) -> {family: Cell}
+    for row in rows:
+        key = (row.get("case", row["bench"]), int(row["workers"]))
+        cells = cases.setdefault(key, {f: Cell() for f in FAMILIES})
+        cells.setdefault(family(row["impl"]), Cell()).add(row)
+    return cases
+
+
+def paired_ratio(weft, peer):
+    ratios = [weft.runs[rep]["rate"] / peer.runs[rep]["rate"]
+              for rep in weft.runs if rep in peer.runs
+              and peer.runs[rep]["rate"] > 0]
+    return statistics.median(ratios) if ratios else None
+
+
+def rate_text(cell):
+    if cell.runs:
+        rates = cell.values("rate")
+        text = f"**{si(statistics.median(rates))}**"
+        if len(rates) > 1:
+            text += f" ({si(min(rates))}–{si(max(rates))})"
+        if cell.failed:
+            text += f" + {len(cell.failed)} failed"
+        return text
+    if cell.skipped:
+        return "skipped¹"
+    if cell.failed:
+        return f"failed ({len(cell.failed)}×)²"
+    if cell.unavailable:
+        return "n/a³"
+    return "—"
+
+
+def machine(meta):
+    facts = dict(meta)
+    if "cpu" not in facts:
+        with open("/proc/cpuinfo") as f:
+            facts["cpu"] = next((l.split(":", 1)[1].strip() for l in f
+                                 if l.startswith("model name")), "unknown")
+        facts["cores"] = os.cpu_count()
+        facts["kernel"] = platform.release()
+    return facts
+
+
+def markdown(meta, cases, source, chart_name):
+    facts = machine(meta)
+    impls = sorted({c.impl for cells in cases.values() for c in cells.values()
+                    if c.impl and (c.runs or c.skipped or c.failed)})
+    reps = max((len(c.runs) for cells in cases.values()
+                for c in cells.values()), default=0)
+    out = []
+    out.append(f"Generated by `bench/report.py` from `{os.path.relpath(source)}`"
+               f" ({facts.get('date', 'date unknown')}).\n")
+    out.append(f"- Machine: {facts.get('cpu')}, {facts.get('cores')} hardware "
+               f"threads, Linux {facts.get('kernel')}"
+               + (f", {facts['os']}" if facts.get("os") else ""))
+    out.append(f"- Compiler: {facts.get('compiler', 'unknown')}")
+    out.append(f"- Implementations: {', '.join(f'`{i}`' for i in impls)}")
+    loads = [r["loadavg"] for cells in cases.values() for c in cells.values()
+             for r in c.runs.values() if "loadavg" in r]
+    if loads:
+        out.append(f"- Load average (1 min) when runs ended: median "
+                   f"{statistics.median(loads):.1f} ({min(loads):.1f}–{max(loads):.1f})"
+                   f" on {facts.get('cores')} hardware threads")
+    elif facts.get("loadavg"):
+        out.append(f"- Load average (1 min) at the start: {facts['loadavg']}")
+    out.append(f"- Up to {reps} repetitions per cell, implementations run in "
+               "alternation; cells show the **median** and (min–max).\n")
+    out.append(f"![rate relative to the best peer]({chart_name})\n")
+
+    out.append("### Throughput\n")
+    out.append("| workload | workers | unit | weft | CAF | Erlang/OTP "
+               "| weft/CAF | weft/Erlang |")
+    out.append("|---|---:|---|---|---|---|---:|---:|")
+    for (case, workers), cells in cases.items():
+        unit = next((c.runs[r]["unit"] for c in cells.values()
+                     for r in c.runs), "")
+        ratios = []
+        for peer in PEERS:
+            ratio = paired_ratio(cells["weft"], cells[peer])
+            ratios.append(f"{ratio:.2f}×" if ratio else "—")
+        out.append(f"| {case} | {workers} | {unit} | "
+                   + " | ".join(rate_text(cells[f]) for f in FAMILIES)
+                   + " | " + " | ".join(ratios) + " |")
+    out.append("")
+
+    memory_rows, latency_rows = [], []
+    for (case, workers), cells in cases.items():
+        if any(c.values("bytes_per_actor") for c in cells.values()):
+            memory_rows.append(
+                f"| {case} | {workers} | "
+                + " | ".join(f"{c.median('bytes_per_actor'):,.0f}"
+                             if c.values("bytes_per_actor") else "—"
+                             for c in (cells[f] for f in FAMILIES)) + " |")
+        if any(c.values("p50_us") for c in cells.values()):
+            latency_rows.append(
+                f"| {case} | {workers} | "
+                + " | ".join(f"{c.median('p50_us'):.1f} / {c.median('p99_us'):.1f}"
+                             if c.values("p50_us") else "—"
+                             for c in (cells[f] for f in FAMILIES)) + " |")
+    if memory_rows:
+        out.append("### Memory per actor (bytes, median; RSS after spawning "
+                   "minus RSS before, over n)\n")
+        out.append("| workload | workers | weft | CAF | Erlang/OTP |")
+        out.append("|---|---:|---:|---:|---:|")
+        out += memory_rows + [""]
+    if latency_rows:
+        out.append("### Latency (µs, median of each run's p50 / p99)\n")
+        out.append("| workload | workers | weft | CAF | Erlang/OTP |")
+        out.append("|---|---:|---:|---:|---:|")
+        out += latency_rows + [""]
+
+    out.append("### Peak RSS (MB, median of VmHWM)\n")
+    out.append("| workload | workers | weft | CAF | Erlang/OTP |")
+    out.append("|---|---:|---:|---:|---:|")
+    for (case, workers), cells in cases.items():
+        if any(c.runs for c in cells.values()):
+            out.append(f"| {case} | {workers} | "
+                       + " | ".join(f"{c.median('peak_rss_kb') / 1024:,.0f}"
+                                    if c.runs else "—"
+                                    for c in (cells[f] for f in FAMILIES))
+                       + " |")
+    out.append("")
+
+    footnotes = OrderedDict()
+    for (case, workers), cells in cases.items():
+        for f in FAMILIES:
+            c = cells[f]
+            if c.skipped:
+                footnotes.setdefault(("¹ skipped", LABELS[f], case, c.skipped), None)
+            for failure in c.failed:
+                footnotes.setdefault(("² failed", LABELS[f], f"{case} workers={workers}",
+                                      failure), None)
+            if c.unavailable:
+                footnotes.setdefault(("³ not available", LABELS[f], "all",
+                                      c.unavailable), None)
+            for note in c.notes:
+                footnotes.setdefault(("note", LABELS[f], case, note), None)
+    if footnotes:
+        out.append("### Notes from the runs\n")
+        for kind, who, case, text in footnotes:
+            out.append(f"- {kind}: {who}, {case}: {text}")
+        out.append("")
+    return "\n".join(out)
+
+
+def write_doc(path, generated):
+    block = f"{BEGIN}\n{generated}\n{END}"
+    if os.path.exists(path):
+        text = open(path).read()
+        if BEGIN in text and END in text:
+            head, rest = text.split(BEGIN, 1)
+            tail = rest.split(END, 1)[1]
+            text = head + block + tail
+        else:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
+    else:
+        text = ("# Benchmarks\n\nweft against CAF and Erlang/OTP on the "
+                "workloads of `bench/SPEC.md`; regenerate with "
+                "`bench/run.sh`.\n\n" + block + "\n")
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def fraction(power_of_two):
+    return (f"1/{round(1 / power_of_two)}" if power_of_two < 1
+            else f"{round(power_of_two)}")
+
+
+def chart(cases, path):
+    """Grouped bars of each implementation's median rate over the best
+    peer's median rate, per workload case and worker count (log scale)."""
+    if not shutil.which("gnuplot"):
+        print("bench/report.py: gnuplot not found; no chart", file=sys.stderr)
+        return False
+    lines = []
+    for (case, workers), cells in cases.items():
+        peer_rates = [cells[p].median("rate") for p in PEERS if cells[p].runs]
+        reference = max(peer_rates) if peer_rates else cells["weft"].median("rate")
+        if not reference:
+            continue
+        values = [f"{cells[f].median('rate') / reference:.4g}"
+                  if cells[f].runs else "-" for f in FAMILIES]
+        lines.append(f'"{case} w{workers}" ' + " ".join(values))
+    if not lines:
+        return False
+    ratios = [float(v) for line in lines for v in line.rsplit('"', 1)[1].split()
+              if v != "-" and float(v) > 0]
+    low = 2.0 ** min(-4, math.floor(math.log2(min(ratios))) - 1)
+    high = 2.0 ** max(4, math.ceil(math.log2(max(ratios))) + 1)
+    tics = ", ".join(f'"{fraction(2.0 ** e)}" {2.0 ** e}'
+                     for e in range(round(math.log2(low)), round(math.log2(high)) + 1))
+    with tempfile.NamedTemporaryFile("w", suffix=".dat", delete=False) as data:
+        data.write("\n".join(lines) + "\n")
+    script = f"""
+set terminal pngcairo size 1600,640 font "DejaVu Sans,12"
+set output "{path}"
+set title "Throughput relative to the best peer (median rate / best peer median; the best peer is the unlabelled bar at 1; higher is better)"
+set datafile missing "-"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set logscale y 2
+set yrange [{low}:{high}]
+set ytics ({tics})
+set grid ytics
+set xtics rotate by -35 left
+set key top right
+set ylabel "× best peer (log scale)"
+set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 dt 2 lc rgb "#444444"
+plot "{data.name}" using 2:xtic(1) title "weft" lc rgb "#d95f02", \\
+     "" using 3 title "CAF 0.17" lc rgb "#1b9e77", \\
+     "" using 4 title "Erlang/OTP" lc rgb "#7570b3", \\
+     "" using ($0-0.25):($2*1.12):(sprintf("%.2f",$2)) with labels font ",9" notitle, \\
+     "" using ($0):($3*1.12):($3 < 0.995 ? sprintf("%.2f",$3) : "") with labels font ",9" notitle, \\
+     "" using ($0+0.25):($4*1.12):($4 < 0.995 ? sprintf("%.2f",$4) : "") with labels font ",9" notitle
+"""
+    try:
+        result = subprocess.run(["gnuplot"], input=script, text=True,
+                                capture_output=True)
+    finally:
+        os.unlink(data.name)
+    if result.returncode != 0:
+        print(f"bench/report.py: gnuplot failed:\n{result.stderr}",
+              file=sys.stderr)
+        return False
+    return True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", help="a bench/results/*.jsonl file")
+    parser.add_argument("--docs", default=os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "docs"))
+    args = parser.parse_args()
+    meta, rows = load(args.results)
+    if not rows:
+        sys.exit(f"{args.results}: no benchmark rows")
+    cases = group(rows)
+    docs = os.path.normpath(args.docs)
+    os.makedirs(docs, exist_ok=True)
+    png = os.path.join(docs, "benchmarks.png")
+    chart(cases, png)
+    write_doc(os.path.join(docs, "benchmarks.md"),
+              markdown(meta, cases, args.results, "benchmarks.png"))
+    print(f"bench/report.py: wrote {os.path.join(docs, 'benchmarks.md')} "
+          f"and {png}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
