@@ -35,11 +35,11 @@ cell::cell(runtime_impl* owner_rt, std::uint64_t actor_id, std::unique_ptr<actor
       trap_exit_(options.trap_exit || thread_bound),
       thread_bound_(thread_bound),
       stack_size_(options.stack_size),
-      label_(options.label),
       spawned_at_(std::chrono::system_clock::now()) {
   id = actor_id;
   rt = owner_rt;
   trap_exit_published_.store(trap_exit_, std::memory_order_relaxed);
+  if (!options.label.empty()) extras_locked().label = options.label;
   if (thread_bound) parker_ = std::make_unique<thread_parker>();
 }
 
@@ -48,6 +48,7 @@ cell::~cell() {
   while (envelope* e = stash_.pop_front()) delete e;
   while (mpsc_node* n = inbox_.pop()) delete static_cast<envelope*>(n);
   while (envelope* e = rescued_.pop_front()) delete e;
+  delete waiters_.load(std::memory_order_relaxed);
 }
 
 void destroy_cell(cell_header* h) noexcept { delete static_cast<cell*>(h); }
@@ -91,20 +92,21 @@ envelope* cell::filter(envelope* e) {
       return nullptr;
     case envelope_kind::down:
       if (holds<down_msg>(*e)) {
-        auto it = monitors_out_.find(payload<down_msg>(*e).ref.value);
-        if (it == monitors_out_.end()) {  // demonitored meanwhile
+        auto* held = monitors_out_.get();
+        auto it = held != nullptr ? held->find(payload<down_msg>(*e).ref.value) : decltype(held->end()){};
+        if (held == nullptr || it == held->end()) {  // demonitored meanwhile
           delete e;
           return nullptr;
         }
-        monitors_out_.erase(it);
-        monitors_out_count_.store(monitors_out_.size(), std::memory_order_relaxed);
+        held->erase(it);
+        monitors_out_count_.store(static_cast<std::uint32_t>(held->size()), std::memory_order_relaxed);
       }
       return e;
     case envelope_kind::exit_signal: {
       std::unique_ptr<envelope> hold(e);
       auto& signal = payload<exit_signal_payload>(*e);
       if (signal.from_link) {
-        std::lock_guard meta(meta_mutex_);
+        std::lock_guard meta(meta_lock_);
         auto it = std::find(links_.begin(), links_.end(), signal.from);
         if (it == links_.end()) return nullptr;  // unlinked meanwhile: Erlang drops it too
         links_.erase(it);
@@ -119,7 +121,7 @@ envelope* cell::filter(envelope* e) {
     case envelope_kind::link: {
       auto& p = payload<link_payload>(*e);
       {
-        std::lock_guard meta(meta_mutex_);
+        std::lock_guard meta(meta_lock_);
         if (std::find(links_.begin(), links_.end(), p.from) == links_.end()) links_.push_back(std::move(p.from));
       }
       delete e;
@@ -128,21 +130,21 @@ envelope* cell::filter(envelope* e) {
     case envelope_kind::unlink: {
       auto& p = payload<link_payload>(*e);
       {
-        std::lock_guard meta(meta_mutex_);
+        std::lock_guard meta(meta_lock_);
         std::erase(links_, p.from);
       }
       delete e;
       return nullptr;
     }
     case envelope_kind::monitor: {
-      std::lock_guard meta(meta_mutex_);
+      std::lock_guard meta(meta_lock_);
       monitors_in_.push_back(std::move(payload<monitor_payload>(*e)));
       delete e;
       return nullptr;
     }
     case envelope_kind::demonitor: {
       const monitor_ref ref = payload<monitor_payload>(*e).ref;
-      std::lock_guard meta(meta_mutex_);
+      std::lock_guard meta(meta_lock_);
       std::erase_if(monitors_in_, [&](const monitor_payload& m) { return m.ref == ref; });
       delete e;
       return nullptr;
@@ -450,7 +452,6 @@ void terminate(cell* c, exit_reason reason) {
   c->pending_behavior_.reset();
   c->body_.reset();
   c->rt->release_name(c);
-  c->exit_reason_ = reason;
   const exit_reason link_reason =
       reason.code() == exit_reason::kind::kill ? exit_reason::killed() : reason;
   pid self = pid_of(c);
@@ -485,14 +486,17 @@ void terminate(cell* c, exit_reason reason) {
     auto* down = make_envelope(down_msg{m.ref, self, reason}, envelope_kind::down);
     if (!as_cell(m.watcher)->deliver_signal(down)) delete down;
   }
+  pid parent;  // released after the lock: dropping it may free the parent's cell
   {
-    std::lock_guard meta(c->meta_mutex_);
+    std::lock_guard meta(c->meta_lock_);
     c->links_.clear();
     c->monitors_in_.clear();
-    c->parent_ = pid();
+    if (c->extras_ != nullptr) c->extras_->describe = nullptr;
+    // Dead actors drop their parent, or a long dead chain would be freed
+    // recursively, one stack frame per generation.
+    parent = std::move(c->parent_);
   }
-  c->monitors_out_.clear();
-  c->describe_ = nullptr;
+  c->monitors_out_.reset();
   c->status.store(actor_status::dead, std::memory_order_relaxed);
   if (!c->thread_bound_) c->rt->actor_exited(c);
 }

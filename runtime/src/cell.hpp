@@ -224,8 +224,13 @@ class cell : public cell_header {
   overflow_policy policy_;
   spin_lock drop_lock_;            // drop_oldest only
   envelope_list rescued_;          // drop_oldest only: signals a dropper pulled; under drop_lock_
-  std::mutex waiters_mutex_;
-  std::vector<space_waiter*> waiters_;  // under waiters_mutex_
+  // Senders blocked on a full mailbox; allocated the first time one blocks.
+  struct space_waiters {
+    std::mutex mutex;
+    std::vector<space_waiter*> list;  // under mutex
+  };
+  std::atomic<space_waiters*> waiters_{nullptr};
+  space_waiters& waiters();
 
   // Owner section.
   std::uint64_t pulled_ = 0;       // pulled but not yet subtracted from `unread`
@@ -239,7 +244,7 @@ class cell : public cell_header {
   std::uint64_t next_request_id_ = 1;
   std::uint64_t awaited_request_ = 0;
   std::vector<pid> links_;
-  std::unordered_map<std::uint64_t, pid> monitors_out_;  // refs this actor holds
+  std::unique_ptr<std::unordered_map<std::uint64_t, pid>> monitors_out_;  // refs this actor holds (lazy)
   std::vector<monitor_payload> monitors_in_;             // who watches this actor
   bool handler_style_;
   bool started_ = false;
@@ -248,7 +253,6 @@ class cell : public cell_header {
   bool thread_bound_;
   bool defer_exit_ = false;        // inside blocking(): exits wait for it
   std::unique_ptr<exit_reason> deferred_exit_;
-  exit_reason exit_reason_;
   std::unique_ptr<thread_parker> parker_;  // thread-bound only
 
   // Scheduling and bookkeeping (runtime.cpp / work_stealing.cpp).
@@ -260,16 +264,26 @@ class cell : public cell_header {
   std::uint32_t depth_ = 0;        // spawn-tree depth, for children-first shutdown
   pid parent_;
   // Metadata others may read (introspection): written by the owner (or
-  // the registry) under meta_mutex_, read by snapshots under it.
-  mutable std::mutex meta_mutex_;
-  std::string name_;               // also under the registry lock when written
-  std::string label_;
-  std::function<std::string()> describe_;  // owner only
-  std::atomic<std::uint32_t> restarts_{0};
+  // the registry) under meta_lock_, read by snapshots under it. What most
+  // actors never have (a name, a label, a describe hook) lives in `extras_`,
+  // allocated on first use, to keep an idle actor small.
+  struct extras {
+    std::string name;   // also under the registry lock when written
+    std::string label;
+    std::function<std::string()> describe;  // owner only
+  };
+  mutable spin_lock meta_lock_;
+  std::unique_ptr<extras> extras_;                   // under meta_lock_
+  extras& extras_locked() {
+    if (!extras_) extras_ = std::make_unique<extras>();
+    return *extras_;
+  }
+  std::atomic<bool> has_name_{false};
   // Owner-written mirrors of owner-private state, for snapshots.
   std::atomic<bool> trap_exit_published_{false};
   std::atomic<bool> suspended_published_{false};
-  std::atomic<std::size_t> monitors_out_count_{0};
+  std::atomic<std::uint32_t> monitors_out_count_{0};
+  std::atomic<std::uint32_t> restarts_{0};
   std::atomic<tracer*> tracer_{nullptr};
   std::chrono::system_clock::time_point spawned_at_;
 };

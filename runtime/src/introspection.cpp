@@ -40,9 +40,11 @@ actor_info snapshot(cell* c) {
   const double lifetime =
       std::chrono::duration<double>(std::chrono::system_clock::now() - c->spawned_at_).count();
   info.messages_per_second = lifetime > 0 ? static_cast<double>(info.processed) / lifetime : 0;
-  std::lock_guard meta(c->meta_mutex_);
-  info.name = c->name_;
-  info.label = c->label_;
+  std::lock_guard meta(c->meta_lock_);
+  if (c->extras_ != nullptr) {
+    info.name = c->extras_->name;
+    info.label = c->extras_->label;
+  }
   info.parent = c->parent_;
   info.links = c->links_;
   info.monitored_by.reserve(c->monitors_in_.size());
@@ -111,7 +113,12 @@ std::optional<std::string> runtime::describe(const pid& who, std::chrono::nanose
   return detail::call_in_actor(
       impl_.get(), who,
       [](detail::cell& c) -> std::string {
-        if (c.describe_) return c.describe_();
+        std::function<std::string()> hook;
+        {
+          std::lock_guard meta(c.meta_lock_);
+          if (c.extras_ != nullptr) hook = c.extras_->describe;
+        }
+        if (hook) return hook();
         return "(no describe hook: call context::set_describe)";
       },
       timeout);

@@ -166,13 +166,14 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
     const bool on_fiber = from != nullptr && !from->thread_bound_;
     space_waiter* me = on_fiber ? static_cast<space_waiter*>(&actor_waiter) : &thread_waiter;
     bool registered = false;
+    space_waiters& blocked = waiters();
     {
-      std::lock_guard lock(waiters_mutex_);
+      std::lock_guard lock(blocked.mutex);
       s = state_.load(std::memory_order_relaxed);
       for (;;) {
         if ((s & closed_bit) != 0 || queued(s) < capacity_) break;
         if (state_.compare_exchange_weak(s, s | waiters_bit, std::memory_order_acq_rel, std::memory_order_relaxed)) {
-          waiters_.push_back(me);
+          blocked.list.push_back(me);
           registered = true;
           break;
         }
@@ -182,13 +183,13 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
     // However we leave (woken, timed out, or unwound by an exit signal
     // while waiting), we must not stay in the list: it points at our stack.
     struct unregister_on_exit {
-      cell* target;
+      space_waiters& blocked;
       space_waiter* waiter;
       ~unregister_on_exit() {
-        std::lock_guard lock(target->waiters_mutex_);
-        std::erase(target->waiters_, waiter);
+        std::lock_guard lock(blocked.mutex);
+        std::erase(blocked.list, waiter);
       }
-    } unregister{this, me};
+    } unregister{blocked, me};
     if (timed && !deadline_set) {
       deadline = std::chrono::steady_clock::now() + timeout;
       deadline_set = true;
@@ -269,11 +270,23 @@ void cell::consumed(const envelope& e) noexcept {
   if ((old & waiters_bit) != 0 && queued(old) - 1 <= capacity_ / 2) wake_space_waiters();
 }
 
+cell::space_waiters& cell::waiters() {
+  space_waiters* existing = waiters_.load(std::memory_order_acquire);
+  if (existing != nullptr) return *existing;
+  auto* fresh = new space_waiters();
+  // acq_rel: publish the new list, or see the one another sender installed.
+  if (waiters_.compare_exchange_strong(existing, fresh, std::memory_order_acq_rel)) return *fresh;
+  delete fresh;
+  return *existing;
+}
+
 void cell::wake_space_waiters() {
+  space_waiters* blocked = waiters_.load(std::memory_order_acquire);
+  if (blocked == nullptr) return;  // nobody ever blocked on this mailbox
   std::vector<space_waiter*> woken;
   {
-    std::lock_guard lock(waiters_mutex_);
-    woken.swap(waiters_);
+    std::lock_guard lock(blocked->mutex);
+    woken.swap(blocked->list);
     state_.fetch_and(~waiters_bit, std::memory_order_acq_rel);
   }
   for (space_waiter* w : woken) w->wake();

@@ -121,7 +121,7 @@ pid runtime_impl::spawn(cell* parent, std::unique_ptr<actor_body> body, spawn_op
   if (link && parent != nullptr) {
     // Atomic with the spawn: the child has not run yet, the parent is us.
     c->links_.push_back(pid_of(parent));
-    std::lock_guard meta(parent->meta_mutex_);
+    std::lock_guard meta(parent->meta_lock_);
     parent->links_.push_back(pid_of(c));
   }
   c->live_shard_ = static_cast<std::uint32_t>(c->id % live_shards);
@@ -187,18 +187,18 @@ std::vector<pid> runtime_impl::live_pids() const {
 bool runtime_impl::register_name(std::string name, cell* c) {
   if (name.empty() || c->closed()) return false;
   std::lock_guard lock(names_mutex_);
-  std::lock_guard meta(c->meta_mutex_);
-  if (!c->name_.empty()) return false;  // one name per actor, as in Erlang
+  std::lock_guard meta(c->meta_lock_);
+  if (c->has_name_.load(std::memory_order_relaxed)) return false;  // one name per actor, as in Erlang
   auto [it, inserted] = names_.emplace(std::move(name), c);
   if (!inserted) return false;
-  c->name_ = it->first;
   // The actor may have exited between the check and the insert; its exit
   // releases names under this same lock, so re-check here.
   if (c->closed()) {
     names_.erase(it);
-    c->name_.clear();
     return false;
   }
+  c->extras_locked().name = it->first;
+  c->has_name_.store(true, std::memory_order_release);
   return true;
 }
 
@@ -207,8 +207,9 @@ bool runtime_impl::unregister_name(std::string_view name) {
   auto it = names_.find(std::string(name));
   if (it == names_.end()) return false;
   {
-    std::lock_guard meta(it->second->meta_mutex_);
-    it->second->name_.clear();
+    std::lock_guard meta(it->second->meta_lock_);
+    it->second->extras_locked().name.clear();
+    it->second->has_name_.store(false, std::memory_order_release);
   }
   names_.erase(it);
   return true;
@@ -231,12 +232,15 @@ std::vector<std::string> runtime_impl::names() const {
 }
 
 void runtime_impl::release_name(cell* c) {
+  // Most actors have no name: no global lock for them.
+  if (!c->has_name_.load(std::memory_order_acquire)) return;
   std::lock_guard lock(names_mutex_);
-  std::lock_guard meta(c->meta_mutex_);
-  if (c->name_.empty()) return;
-  auto it = names_.find(c->name_);
+  std::lock_guard meta(c->meta_lock_);
+  if (!c->has_name_.load(std::memory_order_relaxed)) return;
+  auto it = names_.find(c->extras_->name);
   if (it != names_.end() && it->second == c) names_.erase(it);
-  c->name_.clear();
+  c->extras_->name.clear();
+  c->has_name_.store(false, std::memory_order_release);
 }
 
 // -- dead letters ---------------------------------------------------------
@@ -431,7 +435,7 @@ void context::link(const pid& other) {
   auto& links = cell_->links_;
   if (std::find(links.begin(), links.end(), other) != links.end()) return;
   {
-    std::lock_guard meta(cell_->meta_mutex_);
+    std::lock_guard meta(cell_->meta_lock_);
     links.push_back(other);
   }
   auto* e = detail::make_envelope(detail::link_payload{self()}, detail::envelope_kind::link);
@@ -446,7 +450,7 @@ void context::link(const pid& other) {
 void context::unlink(const pid& other) {
   if (!other) return;
   {
-    std::lock_guard meta(cell_->meta_mutex_);
+    std::lock_guard meta(cell_->meta_lock_);
     std::erase(cell_->links_, other);
   }
   auto* e = detail::make_envelope(detail::link_payload{self()}, detail::envelope_kind::unlink);
@@ -456,12 +460,13 @@ void context::unlink(const pid& other) {
 monitor_ref context::monitor(const pid& other) {
   monitor_ref ref{cell_->rt->next_monitor_ref_.fetch_add(1, std::memory_order_relaxed)};
   if (!other) return ref;
-  cell_->monitors_out_.emplace(ref.value, other);
-  cell_->monitors_out_count_.store(cell_->monitors_out_.size(), std::memory_order_relaxed);
+  if (!cell_->monitors_out_) cell_->monitors_out_ = std::make_unique<std::unordered_map<std::uint64_t, pid>>();
+  cell_->monitors_out_->emplace(ref.value, other);
+  cell_->monitors_out_count_.store(static_cast<std::uint32_t>(cell_->monitors_out_->size()), std::memory_order_relaxed);
   auto* e = detail::make_envelope(detail::monitor_payload{ref, self()}, detail::envelope_kind::monitor);
   if (!detail::as_cell(other)->deliver_signal(e)) {
     delete e;
-    cell_->monitors_out_.erase(ref.value);
+    cell_->monitors_out_->erase(ref.value);
     cell_->stash_.push_back(
         detail::make_envelope(down_msg{ref, other, exit_reason::noproc()}, detail::envelope_kind::down));
   }
@@ -469,12 +474,13 @@ monitor_ref context::monitor(const pid& other) {
 }
 
 void context::demonitor(monitor_ref ref) {
-  auto it = cell_->monitors_out_.find(ref.value);
-  if (it != cell_->monitors_out_.end()) {
+  auto* held = cell_->monitors_out_.get();
+  auto it = held != nullptr ? held->find(ref.value) : decltype(held->end()){};
+  if (held != nullptr && it != held->end()) {
     auto* e = detail::make_envelope(detail::monitor_payload{ref, self()}, detail::envelope_kind::demonitor);
     if (!detail::as_cell(it->second)->deliver_signal(e)) delete e;
-    cell_->monitors_out_.erase(it);
-    cell_->monitors_out_count_.store(cell_->monitors_out_.size(), std::memory_order_relaxed);
+    held->erase(it);
+    cell_->monitors_out_count_.store(static_cast<std::uint32_t>(held->size()), std::memory_order_relaxed);
   }
   // Flush a down_msg for it that may already be queued (Erlang's [flush]).
   detail::envelope* prev = nullptr;
@@ -513,10 +519,13 @@ void context::yield() { cell_->yield_now(); }
 
 bool context::register_name(std::string name) { return cell_->rt->register_name(std::move(name), cell_); }
 void context::set_label(std::string label) {
-  std::lock_guard meta(cell_->meta_mutex_);
-  cell_->label_ = std::move(label);
+  std::lock_guard meta(cell_->meta_lock_);
+  cell_->extras_locked().label = std::move(label);
 }
-void context::set_describe(std::function<std::string()> describe) { cell_->describe_ = std::move(describe); }
+void context::set_describe(std::function<std::string()> describe) {
+  std::lock_guard meta(cell_->meta_lock_);
+  cell_->extras_locked().describe = std::move(describe);
+}
 
 void reply_promise::abandon() noexcept {
   if (request_id_ == 0) return;

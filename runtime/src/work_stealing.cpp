@@ -70,10 +70,11 @@ std::size_t describe_cell(const void* owner, char* buf, std::size_t len) {
   for (char ch : {'<', '0', '.'}) put(ch);
   while (n > 0) put(digits[--n]);
   for (char ch : {'.', '0', '>'}) put(ch);
-  if (!c->name_.empty()) {
+  // No lock in a signal handler: the name is read as it is.
+  if (c->has_name_.load(std::memory_order_relaxed) && c->extras_ != nullptr) {
     put(' ');
     put('\'');
-    for (char ch : c->name_) put(ch);
+    for (char ch : c->extras_->name) put(ch);
     put('\'');
   }
   return pos;
