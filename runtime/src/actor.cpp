@@ -293,7 +293,8 @@ handling_scope::~handling_scope() {
     send_reply(e_->reply_to, e_->request_id, make_envelope(reply_error{ask_error::actor_down}, envelope_kind::reply));
   }
   self_->consumed(*e_);
-  self_->processed.fetch_add(1, std::memory_order_relaxed);
+  // Single writer (the owner): a plain load and store, no locked RMW.
+  self_->processed.store(self_->processed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   self_->current_ = previous_;
   delete e_;
 }
