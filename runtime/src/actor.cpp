@@ -400,8 +400,12 @@ envelope* thread_ask_envelope(runtime_impl* rt, const pid& to, envelope* request
   return reply;
 }
 
-send_status send_envelope(cell* from, const pid& to, envelope* e, send_mode mode, std::chrono::nanoseconds timeout) {
+send_status send_envelope(runtime_impl* rt, cell* from, const pid& to, envelope* e, send_mode mode,
+                          std::chrono::nanoseconds timeout) {
   if (!to) {
+    // An empty pid (e.g. whereis() of a name whose actor is restarting)
+    // is a dead letter like any dead actor.
+    if (rt != nullptr) rt->count_dead_letter(dead_letter_cause::dead_actor, nullptr, e);
     delete e;
     return send_status::dead;
   }

@@ -98,18 +98,18 @@ class context {
   // deadlock (docs/architecture.md); send_for is the escape.
   template <class T>
   send_status send(const pid& to, T&& message) {
-    return detail::send_envelope(cell_, to, detail::make_envelope(std::forward<T>(message)),
+    return detail::send_envelope(detail::runtime_of(cell_), cell_, to, detail::make_envelope(std::forward<T>(message)),
                                  detail::send_mode::blocking, detail::no_timeout);
   }
   template <class T>
   send_status send_for(const pid& to, T&& message, std::chrono::nanoseconds timeout) {
-    return detail::send_envelope(cell_, to, detail::make_envelope(std::forward<T>(message)), detail::send_mode::timed,
+    return detail::send_envelope(detail::runtime_of(cell_), cell_, to, detail::make_envelope(std::forward<T>(message)), detail::send_mode::timed,
                                  timeout);
   }
   // Never waits: a full block-policy mailbox answers `rejected`.
   template <class T>
   send_status try_send(const pid& to, T&& message) {
-    return detail::send_envelope(cell_, to, detail::make_envelope(std::forward<T>(message)),
+    return detail::send_envelope(detail::runtime_of(cell_), cell_, to, detail::make_envelope(std::forward<T>(message)),
                                  detail::send_mode::try_once, detail::no_timeout);
   }
 

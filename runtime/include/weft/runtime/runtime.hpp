@@ -96,17 +96,17 @@ class runtime {
   // mailbox blocks the calling thread; try_send never blocks.
   template <class T>
   send_status send(const pid& to, T&& message) {
-    return detail::send_envelope(nullptr, to, detail::make_envelope(std::forward<T>(message)),
+    return detail::send_envelope(impl_.get(), nullptr, to, detail::make_envelope(std::forward<T>(message)),
                                  detail::send_mode::blocking, detail::no_timeout);
   }
   template <class T>
   send_status send_for(const pid& to, T&& message, std::chrono::nanoseconds timeout) {
-    return detail::send_envelope(nullptr, to, detail::make_envelope(std::forward<T>(message)),
+    return detail::send_envelope(impl_.get(), nullptr, to, detail::make_envelope(std::forward<T>(message)),
                                  detail::send_mode::timed, timeout);
   }
   template <class T>
   send_status try_send(const pid& to, T&& message) {
-    return detail::send_envelope(nullptr, to, detail::make_envelope(std::forward<T>(message)),
+    return detail::send_envelope(impl_.get(), nullptr, to, detail::make_envelope(std::forward<T>(message)),
                                  detail::send_mode::try_once, detail::no_timeout);
   }
 

@@ -40,8 +40,9 @@ struct actor_body {
 enum class send_mode : std::uint8_t { blocking, try_once, timed };
 
 // from == nullptr: the caller is not an actor (a thread blocks instead of
-// a fiber under overflow_policy::block).
-send_status send_envelope(cell* from, const pid& to, envelope* e, send_mode mode, std::chrono::nanoseconds timeout);
+// a fiber under overflow_policy::block). `rt` counts a send to an empty pid.
+send_status send_envelope(runtime_impl* rt, cell* from, const pid& to, envelope* e, send_mode mode,
+                          std::chrono::nanoseconds timeout);
 
 struct matcher {
   bool (*fn)(const void* arg, const envelope& e);

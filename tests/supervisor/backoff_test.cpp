@@ -1,0 +1,122 @@
+// Restart with backoff on a real supervisor: the delays follow the curve,
+// the child is not restarted before its delay, and messages to its name
+// meanwhile are dead letters.
+
+#include "sup_test.hpp"
+
+#include <mutex>
+
+using namespace sup_test;
+
+namespace {
+
+struct start_log {
+  std::mutex mutex;
+  std::vector<std::chrono::steady_clock::time_point> starts;
+  std::size_t size() {
+    std::lock_guard lock(mutex);
+    return starts.size();
+  }
+};
+
+std::vector<std::int64_t> scheduled_delays_us(weft::runtime& rt) {
+  std::vector<std::int64_t> out;
+  for (auto& e : events_of(rt, sup::event_kind::backoff_scheduled)) {
+    auto at = e.text.find("restarts in ");
+    out.push_back(std::stoll(e.text.substr(at + 12)));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("backoff delays follow the configured curve and a restart never comes early") {
+  weft::runtime rt(weft_test::small_runtime());
+  auto log = std::make_shared<start_log>();
+  // Crashes right after every start; the test drives the crashes.
+  auto body = [log](weft::context& self) -> weft::behavior {
+    {
+      std::lock_guard lock(log->mutex);
+      log->starts.push_back(std::chrono::steady_clock::now());
+    }
+    return {[&self](ping) { return self.self().id(); }, [](crash) { throw std::runtime_error("crash"); }};
+  };
+  sup::backoff_policy policy{.min_delay = 20ms, .max_delay = 80ms, .jitter = 0.5, .reset_after = 1h};
+  auto s = sup::start(rt, {.id = "s",
+                           .max_restarts = 100,
+                           .children = {sup::worker("x", body, {.name = "x", .backoff = policy})},
+                           .random = [] { return 0.5; }});  // jitter factor exactly 1.25
+  REQUIRE(s);
+  std::vector<std::chrono::steady_clock::time_point> crashed_at;
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(weft_test::eventually([&] { return log->size() == static_cast<std::size_t>(i + 1); }));
+    weft::pid x;
+    REQUIRE(weft_test::eventually([&] { return static_cast<bool>(x = rt.whereis("x")); }));
+    crashed_at.push_back(std::chrono::steady_clock::now());
+    rt.send(x, crash{});
+    if (i == 0) {
+      // While it waits: its name is free and a send there is a dead letter.
+      REQUIRE(weft_test::eventually([&] { return !rt.whereis("x"); }));
+      // By name: whereis() is empty, the send fails as `dead` (an empty pid
+      // is not counted as a dead letter by the runtime). To the pid a
+      // client still holds: a counted `dead_actor` dead letter.
+      CHECK(rt.send(rt.whereis("x"), ping{}) == weft::send_status::dead);
+      const auto before = rt.dead_letters()[weft::dead_letter_cause::dead_actor];
+      CHECK(rt.send(x, ping{}) == weft::send_status::dead);
+      CHECK(rt.dead_letters()[weft::dead_letter_cause::dead_actor] == before + 1);
+      CHECK(children(rt, s.supervisor)[0].state == sup::child_state::restarting);
+    }
+  }
+  REQUIRE(weft_test::eventually([&] { return log->size() == 6; }));
+  CHECK(scheduled_delays_us(rt) == std::vector<std::int64_t>{25000, 50000, 100000, 100000, 100000});
+  const std::vector<std::chrono::milliseconds> expected{25ms, 50ms, 100ms, 100ms, 100ms};
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    // The restart comes after the crash by at least the delay (the crash
+    // happened after crashed_at[i]); 1 ms of slack for the timer wheel's tick.
+    CHECK(log->starts[i + 1] - crashed_at[i] >= expected[i] - 1ms);
+  }
+  CHECK(children(rt, s.supervisor)[0].restarts == 5);
+}
+
+TEST_CASE("a child that ran longer than reset_after restarts from min_delay again") {
+  weft::runtime rt(weft_test::small_runtime());
+  auto fake_now = std::make_shared<std::atomic<std::int64_t>>(0);
+  sup::backoff_policy policy{.min_delay = 5ms, .max_delay = 1s, .jitter = 0.0, .reset_after = 60s};
+  auto s = sup::start(
+      rt, {.id = "s", .max_restarts = 100, .children = {worker("x", {.backoff = policy})}, .clock = [fake_now] {
+             return std::chrono::steady_clock::time_point{} + std::chrono::seconds(fake_now->load());
+           }});
+  REQUIRE(s);
+  auto crash_once = [&] {
+    auto x = child_pid(rt, s.supervisor, "x");
+    REQUIRE(x);
+    rt.send(x, crash{});
+    await_replaced(rt, s.supervisor, "x", x);
+  };
+  crash_once();
+  crash_once();
+  crash_once();
+  fake_now->store(61);  // the current incarnation has now run for 61 s
+  crash_once();
+  CHECK(scheduled_delays_us(rt) == std::vector<std::int64_t>{5000, 10000, 20000, 5000});
+}
+
+TEST_CASE("a start that keeps failing under backoff retries on the curve and then gives up") {
+  weft::runtime rt(weft_test::small_runtime());
+  auto attempts = std::make_shared<std::atomic<int>>(0);
+  auto flaky = sup::child_spec{.id = "f",
+                               .start = [attempts](sup::child_starter& s) -> sup::start_result {
+                                 if (attempts->fetch_add(1) == 0) return s.spawn_link(worker_body);
+                                 return sup::start_result::error("still down");
+                               },
+                               .backoff = sup::backoff_policy{.min_delay = 1ms, .max_delay = 4ms, .jitter = 0.0}};
+  auto s = sup::start(rt, {.id = "s", .max_restarts = 3, .max_window = 1h, .children = {flaky}});
+  REQUIRE(s);
+  watcher w(rt, s.supervisor);
+  rt.send(child_pid(rt, s.supervisor, "f"), crash{});
+  CHECK(w.wait() == weft::exit_reason::shutdown());
+  // 1 restart for the crash + 2 retries fit in max_restarts 3; the 3rd retry is refused.
+  CHECK(attempts->load() == 4);
+  CHECK(events_of(rt, sup::event_kind::start_failed).size() == 3);
+  CHECK(events_of(rt, sup::event_kind::intensity_exceeded).size() == 1);
+}
