@@ -283,13 +283,18 @@ cell::space_waiters& cell::waiters() {
 void cell::wake_space_waiters() {
   space_waiters* blocked = waiters_.load(std::memory_order_acquire);
   if (blocked == nullptr) return;  // nobody ever blocked on this mailbox
-  std::vector<space_waiter*> woken;
-  {
-    std::lock_guard lock(blocked->mutex);
-    woken.swap(blocked->list);
-    state_.fetch_and(~waiters_bit, std::memory_order_acq_rel);
-  }
-  for (space_waiter* w : woken) w->wake();
+  // Wake under the mutex. A waiter lives on its sender's stack and leaves
+  // the list (unregister_on_exit) under this same mutex, also when it gives
+  // up on its own (timeout, or an exit signal unwinding its fiber). Waking
+  // after unlocking would let such a waiter return and its frame be reused
+  // between our swap and our wake() call: a use-after-free that showed up
+  // as a hang when two actors blocked on each other were killed together.
+  // wake() takes no lock of ours (it signals the sender's own cell or a
+  // condition variable), so holding the mutex cannot deadlock.
+  std::lock_guard lock(blocked->mutex);
+  state_.fetch_and(~waiters_bit, std::memory_order_acq_rel);
+  for (space_waiter* w : blocked->list) w->wake();
+  blocked->list.clear();
 }
 
 }  // namespace weft::detail

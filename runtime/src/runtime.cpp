@@ -22,6 +22,7 @@
 
 #include <fmt/format.h>
 
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -85,7 +86,12 @@ runtime_impl::runtime_impl(runtime_options options)
   for (unsigned i = 0; i < options_.workers; ++i) workers_.push_back(std::make_unique<worker>(this, i));
   for (auto& w : workers_) {
     worker* raw = w.get();
-    w->thread_ = std::thread([raw] { raw->main(); });
+    w->thread_ = std::thread([raw] {
+      // "weft-w<N>" in top, gdb and /proc/<pid>/task/*/comm (15 chars max).
+      const std::string name = "weft-w" + std::to_string(raw->index_);
+      ::pthread_setname_np(::pthread_self(), name.c_str());
+      raw->main();
+    });
   }
 }
 

@@ -136,45 +136,57 @@ TEST_CASE("a non-actor thread blocks on a full block mailbox, and try_send repor
   CHECK(blocked_result.load() == static_cast<int>(weft::send_status::dead));
 }
 
+namespace {
+// Two actors, capacity 1 each, that fill each other's mailbox and then
+// send once more, never reading. They learn each other's pid without a
+// message: `a` spawns `b` with a's pid in b's closure. (Sending the pids
+// in from outside raced: a peer could fill the other's only slot before
+// the pid arrived, and the test's own send then blocked forever, which
+// is how this test once hung CI.) Each reports its last send status to
+// `report`, then stays alive so the peer's wait is not turned into
+// `dead` by its exit. Returns {a, b}.
+struct blocked_pair {
+  weft::pid a, b;
+};
+blocked_pair spawn_blocked_pair(weft::runtime& rt, weft::scoped_actor& me, bool use_timeout) {
+  weft::pid report = me.self();
+  auto fill = [report, use_timeout](weft::context& self, const weft::pid& peer) {
+    weft::send_status last = weft::send_status::ok;
+    for (int i = 0; i < 3 && last == weft::send_status::ok; ++i) {
+      last = use_timeout ? self.send_for(peer, i, 50ms) : self.send(peer, i);
+    }
+    self.send(report, last);
+    self.sleep_for(std::chrono::hours(1));
+  };
+  rt.spawn(
+      [report, fill](weft::context& self) {
+        weft::pid me_pid = self.self();
+        weft::pid peer = self.spawn([fill, me_pid](weft::context& s) { fill(s, me_pid); }, {.mailbox_capacity = 1});
+        self.send(report, blocked_pair{me_pid, peer});
+        fill(self, peer);
+      },
+      {.mailbox_capacity = 1});
+  return me->receive<blocked_pair>();
+}
+}  // namespace
+
 TEST_CASE("two actors blocked sending into each other's full mailboxes deadlock; send_for is the escape") {
   weft::runtime rt(small_runtime());
   weft::scoped_actor me(rt);
-  weft::pid report = me.self();
-  auto body = [report](bool use_timeout) {
-    return [report, use_timeout](weft::context& self) {
-      weft::pid peer = self.receive<weft::pid>();
-      // Fill the peer (capacity 1) and then try once more: never reading,
-      // both end up waiting for the other.
-      weft::send_status last = weft::send_status::ok;
-      for (int i = 0; i < 3 && last == weft::send_status::ok; ++i) {
-        last = use_timeout ? self.send_for(peer, i, 50ms) : self.send(peer, i);
-      }
-      self.send(report, last);
-      // Stay alive: an exit here would close our mailbox and turn the
-      // peer's wait into `dead` instead of letting it time out.
-      self.sleep_for(std::chrono::hours(1));
-    };
-  };
   SUBCASE("plain send: both stay blocked") {
-    weft::pid a = rt.spawn(body(false), {.mailbox_capacity = 1});
-    weft::pid b = rt.spawn(body(false), {.mailbox_capacity = 1});
-    rt.send(a, b);
-    rt.send(b, a);
-    // A pid message takes the one slot each has; every int send blocks.
+    blocked_pair pair = spawn_blocked_pair(rt, me, false);
+    // Each holds one int of the other's; every further send blocks.
     CHECK_FALSE(me->receive_for<weft::send_status>(200ms).has_value());
     CHECK(rt.live_actors() == 2);
-    rt.exit(a, weft::exit_reason::kill());
-    rt.exit(b, weft::exit_reason::kill());
+    rt.exit(pair.a, weft::exit_reason::kill());
+    rt.exit(pair.b, weft::exit_reason::kill());
   }
   SUBCASE("send_for: both time out and go on") {
-    weft::pid a = rt.spawn(body(true), {.mailbox_capacity = 1});
-    weft::pid b = rt.spawn(body(true), {.mailbox_capacity = 1});
-    rt.send(a, b);
-    rt.send(b, a);
+    blocked_pair pair = spawn_blocked_pair(rt, me, true);
     CHECK(me->receive<weft::send_status>() == weft::send_status::timeout);
     CHECK(me->receive<weft::send_status>() == weft::send_status::timeout);
-    rt.exit(a, weft::exit_reason::kill());
-    rt.exit(b, weft::exit_reason::kill());
+    rt.exit(pair.a, weft::exit_reason::kill());
+    rt.exit(pair.b, weft::exit_reason::kill());
   }
   CHECK(eventually([&] { return rt.live_actors() == 0; }));
 }
@@ -187,4 +199,37 @@ TEST_CASE("unbounded is an explicit opt-in and holds many more than the default"
   rt.exit(p, weft::exit_reason::kill());
   CHECK(eventually([&] { return rt.live_actors() == 0; }));
   CHECK(rt.dead_letters()[weft::dead_letter_cause::exited_unread] == 100000);
+}
+
+TEST_CASE("blocked senders that give up while the owner wakes them are never touched after they leave") {
+  // Regression: the owner used to call wake() on waiters after releasing
+  // the waiter list's mutex, so a waiter that had just timed out or been
+  // killed could already have returned, and its frame was written to.
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  const int rounds = 300 * stress_factor();
+  for (int round = 0; round < rounds; ++round) {
+    // A pair blocked sending into each other, killed at the same moment:
+    // each one's exit wakes the other's waiter while it unwinds.
+    blocked_pair pair = spawn_blocked_pair(rt, me, false);
+    // A thread sender with a deadline close to the moment the owner frees
+    // room: its timeout races the owner's wake.
+    weft::pid slow = rt.spawn(
+        [](weft::context& self) {
+          while (self.receive_for<int>(2ms)) {
+          }
+        },
+        {.mailbox_capacity = 1});
+    std::thread racer([&] {
+      for (int i = 0; i < 4; ++i) rt.send_for(slow, i, std::chrono::microseconds(500 + 250 * (round % 5)));
+    });
+    std::this_thread::sleep_for(std::chrono::microseconds(100 * (round % 7)));
+    rt.exit(pair.a, weft::exit_reason::kill());
+    rt.exit(pair.b, weft::exit_reason::kill());
+    racer.join();
+    // A survivor of the pair may report `dead` (its peer died first).
+    while (me->receive_for<weft::send_status>(0ms)) {
+    }
+  }
+  CHECK(eventually([&] { return rt.live_actors() == 0; }));
 }
