@@ -83,6 +83,7 @@ runtime_impl::runtime_impl(runtime_options options)
   event_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (event_fd_ < 0) throw std::runtime_error("weft: eventfd failed; cannot start the runtime");
   timers_.wake_fd_ = event_fd_;
+  poller_.watch_wake_fd(event_fd_);
   for (unsigned i = 0; i < options_.workers; ++i) workers_.push_back(std::make_unique<worker>(this, i));
   for (auto& w : workers_) {
     worker* raw = w.get();

@@ -4,6 +4,7 @@
 
 #include "cell.hpp"
 #include "fiber.hpp"
+#include "poller.hpp"
 #include "run_queue.hpp"
 #include "timer_wheel.hpp"
 
@@ -187,6 +188,7 @@ class runtime_impl {
   std::atomic<int> searching_{0};
   std::mutex driver_mutex_;                   // held by the worker parked as the timer driver
   int event_fd_ = -1;                         // wakes the driver
+  poller poller_;                             // sockets' readiness; the driver waits in it
   std::atomic<bool> stop_workers_{false};
 
   // Actors.

@@ -26,15 +26,18 @@
 //      found work: leave idle_, run it      and unpark it
 //   4. sleep
 // By the fences, either the worker's re-check sees the pushed actor or the
-// pusher sees idle_count_ > 0. The first idle worker to find the timer
-// driver free parks in poll() on an eventfd with the next timer deadline
-// as its timeout, so timers fire with no thread of their own (and an I/O
-// poller can take that place later); the others wait on a condvar.
+// pusher sees idle_count_ > 0. The first idle worker to find the driver
+// role free parks in epoll_wait (poller.cpp) on the set holding the
+// runtime's eventfd and every armed socket, with the next timer deadline as
+// its timeout: timers fire and socket readiness resumes the waiting fibers
+// with no thread of their own and no thread hop (the driver delivers the
+// wake and runs the woken actor itself). The others wait on a condvar. So
+// that I/O is not starved while every worker is busy, find_work also looks
+// at the poller without blocking every 61st pick, as it fires timers.
 
 #include "cell.hpp"
 #include "runtime_impl.hpp"
 
-#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -190,6 +193,7 @@ cell* worker::find_work() {
       if (rt_->timers_.next_due() <= std::chrono::steady_clock::now()) {
         rt_->timers_.fire_due(std::chrono::steady_clock::now());
       }
+      if (rt_->poller_.armed() > 0) rt_->poller_.harvest(0, false);
       if (rt_->global_size_.load(std::memory_order_relaxed) > 0) {
         if (cell* c = rt_->pop_global()) return c;
       }
@@ -284,11 +288,9 @@ void worker::park() {
         const auto wait = std::chrono::ceil<std::chrono::milliseconds>(due - now).count();
         timeout_ms = static_cast<int>(std::min<std::int64_t>(wait, 60'000));
       }
-      pollfd pfd{rt_->event_fd_, POLLIN, 0};
-      if (::poll(&pfd, 1, timeout_ms) > 0) {
-        std::uint64_t drained = 0;
-        [[maybe_unused]] auto r = ::read(rt_->event_fd_, &drained, sizeof drained);
-      }
+      // Readiness delivered here made actors runnable on this worker
+      // (runnext and queue): leave the driver role and run them.
+      if (rt_->poller_.harvest(timeout_ms, true) > 0) break;
     }
     {
       std::lock_guard lock(park_mutex_);

@@ -1,0 +1,400 @@
+// weft::net: non-blocking sockets whose waits suspend the calling fiber.
+//
+// Every call follows the same three steps:
+//   1. Try the syscall on the non-blocking descriptor. Done unless EAGAIN.
+//   2. Arm the descriptor in the runtime's poller (poller.cpp: one-shot,
+//      level-triggered) with a flag on this frame and the calling actor's
+//      pid, then wait in await_input with the call's deadline. Messages that
+//      arrive meanwhile are stashed for a later receive; the loop waits
+//      again until the flag says the descriptor is ready or time is up.
+//   3. Withdraw the record (RAII, so an exit unwinding through the wait
+//      withdraws it too) before the frame holding the flag goes away, and
+//      go back to step 1.
+
+#include <weft/runtime/context.hpp>
+#include <weft/runtime/net.hpp>
+
+#include "cell.hpp"
+#include "runtime_impl.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace weft::net {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+struct deadline {
+  clock::time_point at{};
+  bool set = false;
+  explicit deadline(std::chrono::nanoseconds timeout) {
+    if (timeout.count() >= 0) {
+      at = clock::now() + timeout;
+      set = true;
+    }
+  }
+  bool passed() const { return set && clock::now() >= at; }
+};
+
+template <class T>
+result<T> fail(error e, int sys = 0) {
+  result<T> r;
+  r.error = e;
+  r.sys_errno = sys;
+  return r;
+}
+
+error from_errno(int e) {
+  switch (e) {
+    case ECONNRESET:
+    case EPIPE:
+    case ECONNABORTED:
+      return error::reset;
+    case ECONNREFUSED:
+      return error::refused;
+    case EADDRINUSE:
+      return error::address_in_use;
+    case ETIMEDOUT:
+      return error::timeout;
+    default:
+      return error::system;
+  }
+}
+
+// Steps 2 and 3 of the file comment: waits until fd reports `events`.
+error wait_ready(detail::runtime_impl* rt, int fd, bool& in_poller, std::uint32_t events, const deadline& d) {
+  detail::worker* w = detail::current_worker(rt);
+  if (w == nullptr || w->running_ == nullptr) return error::not_in_actor;
+  if (d.passed()) return error::timeout;
+  detail::cell* self = w->running_;
+  std::atomic<bool> fired{false};
+  const std::uint64_t token = rt->poller_.arm(fd, events, in_poller, detail::io_waiter{detail::pid_of(self), &fired, {}});
+  if (token == 0) return error::system;
+  struct withdraw {
+    detail::poller& p;
+    std::uint64_t token;
+    ~withdraw() { p.disarm(token); }
+  } guard{rt->poller_, token};
+  self->status.store(actor_status::waiting, std::memory_order_relaxed);
+  // acquire: pairs with the harvester's release store of the flag.
+  while (!fired.load(std::memory_order_acquire)) {
+    if (!self->await_input(d.at, d.set) && !fired.load(std::memory_order_acquire)) {
+      self->status.store(actor_status::running, std::memory_order_relaxed);
+      return error::timeout;
+    }
+  }
+  self->status.store(actor_status::running, std::memory_order_relaxed);
+  return error::none;
+}
+
+bool parse_address(std::string_view text, std::uint16_t port, sockaddr_storage& out, socklen_t& len) {
+  std::string host(text);
+  if (host.empty() || host == "localhost") host = "127.0.0.1";
+  std::memset(&out, 0, sizeof out);
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&out);
+  if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    len = sizeof(sockaddr_in);
+    return true;
+  }
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&out);
+  if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    len = sizeof(sockaddr_in6);
+    return true;
+  }
+  return false;
+}
+
+std::uint16_t port_of(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  if (addr.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  return ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+}
+
+void close_fd(detail::runtime_impl* rt, int& fd, bool& in_poller) noexcept {
+  if (fd < 0) return;
+  if (rt != nullptr) rt->poller_.forget(fd, in_poller);
+  ::close(fd);
+  fd = -1;
+}
+
+}  // namespace
+
+const char* to_string(error e) noexcept {
+  switch (e) {
+    case error::none: return "no error";
+    case error::timeout: return "timed out";
+    case error::closed: return "connection closed by peer";
+    case error::reset: return "connection reset by peer";
+    case error::too_long: return "line too long";
+    case error::refused: return "connection refused";
+    case error::address_in_use: return "address in use";
+    case error::invalid_address: return "not a numeric IPv4/IPv6 address";
+    case error::not_in_actor: return "socket call made outside an actor of its runtime";
+    case error::system: return "system error";
+  }
+  return "unknown error";
+}
+
+// -- socket -------------------------------------------------------------------
+
+socket::socket(socket&& other) noexcept
+    : rt_(other.rt_),
+      fd_(std::exchange(other.fd_, -1)),
+      in_poller_(std::exchange(other.in_poller_, false)),
+      notify_token_(std::exchange(other.notify_token_, 0)),
+      starved_(other.starved_),
+      buffer_(std::move(other.buffer_)) {}
+
+socket& socket::operator=(socket&& other) noexcept {
+  if (this != &other) {
+    close();
+    rt_ = other.rt_;
+    fd_ = std::exchange(other.fd_, -1);
+    in_poller_ = std::exchange(other.in_poller_, false);
+    notify_token_ = std::exchange(other.notify_token_, 0);
+    starved_ = other.starved_;
+    buffer_ = std::move(other.buffer_);
+  }
+  return *this;
+}
+
+socket::~socket() { close(); }
+
+void socket::close() noexcept {
+  if (notify_token_ != 0 && rt_ != nullptr) rt_->poller_.disarm(std::exchange(notify_token_, 0));
+  close_fd(rt_, fd_, in_poller_);
+  buffer_.clear();
+}
+
+void socket::abort() noexcept {
+  if (fd_ >= 0) {
+    const linger now{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &now, sizeof now);
+  }
+  close();
+}
+
+void socket::shutdown_write() noexcept {
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+}
+
+std::uint16_t socket::local_port() const noexcept { return port_of(fd_); }
+
+result<socket> socket::connect(context& self, std::string_view address, std::uint16_t port,
+                               std::chrono::nanoseconds timeout) {
+  const deadline d(timeout);
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  if (!parse_address(address, port, addr, len)) return fail<socket>(error::invalid_address);
+  const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail<socket>(error::system, errno);
+  socket s(detail::runtime_of(self.cell()), fd);
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+    if (errno != EINPROGRESS) return fail<socket>(from_errno(errno), errno);
+    if (error e = wait_ready(s.rt_, fd, s.in_poller_, EPOLLOUT, d); e != error::none) return fail<socket>(e);
+    int so_error = 0;
+    socklen_t so_len = sizeof so_error;
+    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &so_len);
+    if (so_error != 0) return fail<socket>(from_errno(so_error), so_error);
+  }
+  result<socket> r;
+  r.value = std::move(s);
+  return r;
+}
+
+// Reads once into buffer_ (at most `max` bytes), waiting if nothing is there.
+result<std::size_t> socket::fill(std::size_t max, clock::time_point at, bool has_deadline) {
+  if (fd_ < 0) return fail<std::size_t>(error::closed);
+  deadline d(forever);
+  d.at = at;
+  d.set = has_deadline;
+  char chunk[16384];
+  for (;;) {
+    const ssize_t n = ::recv(fd_, chunk, std::min(max, sizeof chunk), 0);
+    if (n > 0) {
+      starved_ = false;
+      buffer_.append(chunk, static_cast<std::size_t>(n));
+      result<std::size_t> r;
+      r.value = static_cast<std::size_t>(n);
+      return r;
+    }
+    if (n == 0) return fail<std::size_t>(error::closed);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return fail<std::size_t>(from_errno(errno), errno);
+    if (error e = wait_ready(rt_, fd_, in_poller_, EPOLLIN | EPOLLRDHUP, d); e != error::none) {
+      starved_ = e == error::timeout;
+      return fail<std::size_t>(e);
+    }
+  }
+}
+
+result<std::string> socket::read_some(std::size_t max, std::chrono::nanoseconds timeout) {
+  const deadline d(timeout);
+  if (buffer_.empty()) {
+    auto got = fill(max, d.at, d.set);
+    if (!got) return fail<std::string>(got.error, got.sys_errno);
+  }
+  result<std::string> r;
+  const std::size_t take = std::min(max, buffer_.size());
+  r.value = buffer_.substr(0, take);
+  buffer_.erase(0, take);
+  return r;
+}
+
+result<std::string> socket::read(std::size_t n, std::chrono::nanoseconds timeout) {
+  const deadline d(timeout);
+  while (buffer_.size() < n) {
+    auto got = fill(n - buffer_.size(), d.at, d.set);
+    if (!got) return fail<std::string>(got.error, got.sys_errno);
+  }
+  result<std::string> r;
+  r.value = buffer_.substr(0, n);
+  buffer_.erase(0, n);
+  return r;
+}
+
+result<std::string> socket::read_line(std::size_t max_length, std::chrono::nanoseconds timeout, char delimiter) {
+  const deadline d(timeout);
+  std::size_t searched = 0;
+  for (;;) {
+    const std::size_t at = buffer_.find(delimiter, searched);
+    if (at != std::string::npos && at <= max_length) {
+      result<std::string> r;
+      r.value = buffer_.substr(0, at);
+      buffer_.erase(0, at + 1);
+      return r;
+    }
+    if (buffer_.size() > max_length || at != std::string::npos) return fail<std::string>(error::too_long);
+    searched = buffer_.size();
+    // Never read far past the limit: at most one byte beyond it decides.
+    auto got = fill(max_length + 1 - buffer_.size(), d.at, d.set);
+    if (!got) {
+      // Zero timeout means "only what is there": no wait, just timeout.
+      return fail<std::string>(got.error, got.sys_errno);
+    }
+  }
+}
+
+result<std::size_t> socket::write_all(std::string_view data, std::chrono::nanoseconds timeout) {
+  const deadline d(timeout);
+  result<std::size_t> r;
+  if (fd_ < 0) return fail<std::size_t>(error::closed);
+  while (r.value < data.size()) {
+    const ssize_t n = ::send(fd_, data.data() + r.value, data.size() - r.value, MSG_NOSIGNAL);
+    if (n >= 0) {
+      r.value += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      r.error = from_errno(errno);
+      r.sys_errno = errno;
+      return r;
+    }
+    if (error e = wait_ready(rt_, fd_, in_poller_, EPOLLOUT, d); e != error::none) {
+      r.error = e;
+      return r;
+    }
+  }
+  return r;
+}
+
+error socket::notify_readable(std::uint64_t tag) {
+  if (fd_ < 0) return error::closed;
+  detail::worker* w = detail::current_worker(rt_);
+  if (w == nullptr || w->running_ == nullptr) return error::not_in_actor;
+  pid me = detail::pid_of(w->running_);
+  if (notify_token_ != 0) rt_->poller_.disarm(std::exchange(notify_token_, 0));
+  // Buffered bytes the last read could not use (a partial line) are no
+  // reason to notify: only new input is.
+  if (!buffer_.empty() && !starved_) {
+    detail::as_cell(me)->deliver(nullptr, detail::make_envelope(readable{tag}), detail::send_mode::try_once,
+                                 detail::no_timeout);
+    return error::none;
+  }
+  detail::io_waiter waiter{std::move(me), nullptr, [tag] { return detail::make_envelope(readable{tag}); }};
+  notify_token_ = rt_->poller_.arm(fd_, EPOLLIN | EPOLLRDHUP, in_poller_, std::move(waiter));
+  return notify_token_ != 0 ? error::none : error::system;
+}
+
+// -- listener -----------------------------------------------------------------
+
+listener::listener(listener&& other) noexcept
+    : rt_(other.rt_), fd_(std::exchange(other.fd_, -1)), in_poller_(std::exchange(other.in_poller_, false)) {}
+
+listener& listener::operator=(listener&& other) noexcept {
+  if (this != &other) {
+    close();
+    rt_ = other.rt_;
+    fd_ = std::exchange(other.fd_, -1);
+    in_poller_ = std::exchange(other.in_poller_, false);
+  }
+  return *this;
+}
+
+listener::~listener() { close(); }
+
+void listener::close() noexcept { close_fd(rt_, fd_, in_poller_); }
+
+std::uint16_t listener::port() const noexcept { return port_of(fd_); }
+
+result<listener> listener::listen(context& self, std::string_view address, std::uint16_t port,
+                                  listen_options options) {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  if (!parse_address(address, port, addr, len)) return fail<listener>(error::invalid_address);
+  listener l;
+  l.rt_ = detail::runtime_of(self.cell());
+  l.fd_ = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (l.fd_ < 0) return fail<listener>(error::system, errno);
+  const int one = 1;
+  if (options.reuse_address) ::setsockopt(l.fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (addr.ss_family == AF_INET6) {
+    const int v6_only = options.v6_only ? 1 : 0;
+    ::setsockopt(l.fd_, IPPROTO_IPV6, IPV6_V6ONLY, &v6_only, sizeof v6_only);
+  }
+  if (::bind(l.fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(l.fd_, options.backlog) != 0) {
+    const int saved = errno;
+    return fail<listener>(from_errno(saved), saved);
+  }
+  result<listener> r;
+  r.value = std::move(l);
+  return r;
+}
+
+result<socket> listener::accept(std::chrono::nanoseconds timeout) {
+  const deadline d(timeout);
+  if (fd_ < 0) return fail<socket>(error::closed);
+  for (;;) {
+    const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      const int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      result<socket> r;
+      r.value = socket(rt_, fd);
+      return r;
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return fail<socket>(from_errno(errno), errno);
+    if (error e = wait_ready(rt_, fd_, in_poller_, EPOLLIN, d); e != error::none) return fail<socket>(e);
+  }
+}
+
+}  // namespace weft::net
