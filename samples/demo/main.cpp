@@ -6,13 +6,33 @@
 //   - the worker is told to crash: the boss receives the exit signal as a
 //     message, the observer a down message, and the counter, linked but
 //     not trapping, dies with the same reason;
-//   - dead letters and a bounded mailbox with the reject policy.
+//   - dead letters and a bounded mailbox with the reject policy;
+//   - a debug shell endpoint (read-only) for the whole run: with --serve
+//     the demo then starts a small supervision tree and keeps running
+//     until Ctrl-C, so a person can attach `weft-shell` to it
+//     (docs/guide/debug-shell.md).
+//
+//   weft-demo [--serve] [--allow-mutations]
+//   (WEFT_DEMO_ALLOW_MUTATIONS=1 is the same as --allow-mutations)
 
 #include <weft/runtime/weft.hpp>
 
+#if defined(WEFT_DEMO_HAS_SHELL)
+#include <weft/shell/endpoint.hpp>
+#endif
+#if defined(WEFT_DEMO_HAS_SUPERVISOR)
+#include <weft/supervisor/supervisor.hpp>
+#endif
+
 #include <fmt/format.h>
 
+#include <signal.h>
+
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -33,11 +53,84 @@ struct work {
 
 void say(const std::string& who, const std::string& what) { fmt::print("{:>9} | {}\n", who, what); }
 
+// A chat room: takes text commands (std::string), so `weft-shell send`
+// can talk to it, and describes its state for `weft-shell state`.
+weft::behavior chat_room(weft::context& self) {
+  auto lines = std::make_shared<std::vector<std::string>>();
+  self.set_describe(
+      [lines] { return fmt::format("{} line(s); last: '{}'", lines->size(), lines->empty() ? "" : lines->back()); });
+  return {
+      [lines](const std::string& text) {
+        if (text == "crash") throw std::runtime_error("told to crash by a text command");
+        lines->push_back(text);
+      },
+  };
+}
+
+// With --serve: a small service tree to look at with the shell.
+void start_service_tree(weft::runtime& rt) {
+#if defined(WEFT_DEMO_HAS_SUPERVISOR)
+  namespace sup = weft::sup;
+  auto started =
+      sup::start(rt, {.id = "app",
+                      .max_restarts = 10,
+                      .max_window = std::chrono::seconds(10),
+                      .children = {sup::as_child({.id = "rooms",
+                                                  .children = {sup::worker("lobby", chat_room, {.name = "lobby"}),
+                                                               sup::worker("games", chat_room, {.name = "games"})},
+                                                  .name = "rooms"}),
+                                   sup::worker("clock",
+                                               [](weft::context& self) {
+                                                 for (;;)
+                                                   self.sleep_for(std::chrono::milliseconds(100));
+                                               },
+                                               {.name = "clock"})},
+                      .name = "app"});
+  if (!started) say("main", "service tree failed to start: " + started.error);
+#else
+  rt.spawn(chat_room, {.name = "lobby", .label = "lobby"});
+  rt.spawn(chat_room, {.name = "games", .label = "games"});
+#endif
+}
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  bool serve = false;
+  bool allow_mutations = std::getenv("WEFT_DEMO_ALLOW_MUTATIONS") != nullptr &&
+                         std::strcmp(std::getenv("WEFT_DEMO_ALLOW_MUTATIONS"), "1") == 0;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--serve") == 0) {
+      serve = true;
+    } else if (std::strcmp(argv[i], "--allow-mutations") == 0) {
+      allow_mutations = true;
+    } else {
+      fmt::print(stderr, "usage: weft-demo [--serve] [--allow-mutations]\n");
+      return 2;
+    }
+  }
+  // Serving: Ctrl-C is taken by sigwait below, so block it before any
+  // thread starts (threads inherit the mask).
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  if (serve) pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
   weft::runtime rt({.workers = 2});
   fmt::print("weft demo: {} workers\n\n", rt.options().workers);
+#if defined(WEFT_DEMO_HAS_SHELL)
+  // The debug shell endpoint prints its socket path and how to attach.
+  std::unique_ptr<weft::shell::endpoint> shell;
+  try {
+    shell = std::make_unique<weft::shell::endpoint>(
+        rt, weft::shell::endpoint_options{.allow_mutations = allow_mutations, .program = "weft-demo"});
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "weft demo: no debug shell endpoint: {}\n", e.what());
+  }
+#else
+  (void)allow_mutations;
+#endif
 
   // A handler-style counter: state plus handlers; no stack while idle.
   weft::pid counter = rt.spawn(
@@ -117,7 +210,18 @@ int main() {
   say("main", fmt::format("dead letters: {} rejected, {} to dead actors, {} unread at exit",
                           dead[weft::dead_letter_cause::rejected], dead[weft::dead_letter_cause::dead_actor],
                           dead[weft::dead_letter_cause::exited_unread]));
+  if (serve) {
+    start_service_tree(rt);
+    say("main", "serving until Ctrl-C; attach with: weft-shell attach");
+    std::fflush(stdout);  // a person may be watching through a pipe
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    fmt::print("\n");
+  }
   say("main", fmt::format("live actors before shutdown: {}", rt.live_actors()));
+#if defined(WEFT_DEMO_HAS_SHELL)
+  shell.reset();  // before the runtime it inspects
+#endif
   const bool clean = rt.shutdown(weft::shutdown_mode::drain, 5s);
   say("main", fmt::format("shutdown {}; live actors: {}", clean ? "drained" : "forced", rt.live_actors()));
   return 0;

@@ -1,0 +1,117 @@
+#pragma once
+// weft::shell::endpoint — a local introspection endpoint for one runtime,
+// the server side of the debug shell (`weft-shell`, docs/guide/debug-shell.md)
+// and of any tool that speaks docs/shell-protocol.md.
+//
+//   user code                                  the endpoint
+//   ---------                                  ------------
+//   weft::runtime rt;
+//   weft::shell::endpoint ep(rt, {...}); ----> creates the socket (0600, in a
+//                                              0700 per-user directory), starts
+//                                              its own I/O thread
+//   ...                                        one thread, poll() over non-
+//                                              blocking sockets: reads newline-
+//                                              delimited JSON requests, answers
+//                                              from runtime snapshots
+//                                              slow commands (state, trace,
+//                                              restart) run on a helper thread
+//   ~endpoint() (before ~runtime) -----------> closes every client, removes
+//                                              the socket file, joins threads
+//
+// Why not an actor: the endpoint must keep answering when the actor system
+// is stuck (a worker in a CPU loop, a deadlock), which is exactly when a
+// person attaches a shell. So it uses no actor, no fiber and no worker
+// thread; snapshots read actors with relaxed loads and never wait on them.
+// Why a separate module: JSON and sockets stay out of the runtime core.
+//
+// Safety: read-only unless allow_mutations (kill, send, restart are refused
+// with an error saying so). Every input is bounded: request size, clients,
+// and each client's unsent output (a client that stops reading is dropped).
+// The TCP listener binds 127.0.0.1 only and requires a token.
+//
+// Lifetime: destroy the endpoint before its runtime (declare it after).
+//
+// Thread safety: construction and destruction from one thread; the
+// accessors below are callable from any thread.
+
+#include <weft/runtime/runtime.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace weft::shell {
+
+inline constexpr int protocol_version = 1;
+
+struct endpoint_options {
+  // Serve on a Unix domain socket (the normal way).
+  bool unix_socket = true;
+  // Its path; empty: <default_socket_dir()>/<program>-<os pid>.sock.
+  std::string socket_path;
+  // Also serve on TCP 127.0.0.1:<port> (unset: no TCP; tcp_any_port: a free
+  // port, read back with tcp_port()). Clients must send the token.
+  std::optional<std::uint16_t> tcp_port;
+  // The token TCP clients must send; empty: a random one (tcp_token()).
+  std::string tcp_token;
+  // Allow kill, send and restart.
+  bool allow_mutations = false;
+  // Print where the endpoint listens (and how to attach) to stderr.
+  bool announce = true;
+  // Limits (see docs/shell-protocol.md, "Limits").
+  std::size_t max_request_bytes = 64 * 1024;
+  std::size_t max_output_bytes = 8 * 1024 * 1024;
+  std::size_t max_clients = 128;
+  // How long state/restart wait for an actor or supervisor to answer, and
+  // the longest trace a client may ask for.
+  std::chrono::milliseconds call_timeout{2000};
+  std::chrono::milliseconds max_trace_duration{30000};
+  // Name shown by `hello` and used in the default socket file name; empty:
+  // the program's name.
+  std::string program;
+};
+
+inline constexpr std::uint16_t tcp_any_port = 0;
+
+// What the endpoint has seen (for tests and for `stats`).
+struct endpoint_counters {
+  std::uint64_t accepted = 0;
+  std::uint64_t refused_too_many = 0;  // over max_clients: told so and closed
+  std::uint64_t requests = 0;
+  std::uint64_t bad_requests = 0;  // malformed, unknown, oversized, unauthorized
+  std::uint64_t dropped_slow = 0;  // clients dropped for not reading
+  std::uint64_t disconnected = 0;  // clients that went away (any cause)
+  std::size_t active = 0;
+};
+
+// $XDG_RUNTIME_DIR/weft if set, else /tmp/weft-<uid>. Created mode 0700 if
+// missing; if it exists it must be a directory owned by this user and not
+// accessible to others, else std::system_error says what is wrong.
+std::string default_socket_dir(bool create = true);
+
+class endpoint {
+ public:
+  // Starts serving; throws std::system_error naming the path or port that
+  // failed (socket in use, directory unsafe, ...).
+  endpoint(runtime& rt, endpoint_options options = {});
+  ~endpoint();
+  endpoint(const endpoint&) = delete;
+  endpoint& operator=(const endpoint&) = delete;
+
+  // -- any thread ------------------------------------------------------------
+  const std::string& socket_path() const noexcept;  // empty: no Unix socket
+  std::uint16_t tcp_port() const noexcept;          // 0: no TCP
+  const std::string& tcp_token() const noexcept;
+  bool mutations_allowed() const noexcept;
+  endpoint_counters counters() const;
+
+  class impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace weft::shell
