@@ -5,7 +5,9 @@
 #   ./build.sh test [VARIANT]   install, build and run the test suite
 #       VARIANT: plain (default) | asan (ASan+UBSan) | tsan | all | ci
 #       ci = plain + asan + tsan + the installed-package consumer check +
-#            the benchmark smoke run (what .ci/run does)
+#            the benchmark smoke run + a 30 s libFuzzer run of the journal
+#            record reader (what .ci/run does)
+#   ./build.sh fuzz [SECONDS]   fuzz the journal record reader (default 30 s)
 #   ./build.sh consumer         build tests/consumer against an installed weft
 #
 # Environment: WEFT_STRESS=1 also runs the long soak/stress configurations;
@@ -47,6 +49,11 @@ consumer_check() {
   ./build/consumer-app/weft-consumer
 }
 
+fuzz_journal() {  # fuzz_journal <seconds>
+  echo "== fuzzing the journal record reader for $1 s (clang, libFuzzer + ASan/UBSan)"
+  WEFT_FUZZ_BUILD_DIR="$root/build/fuzz" bash scripts/fuzz-journal.sh "$1"
+}
+
 bench_smoke() {
   if [[ -x bench/run.sh ]] && [[ -f bench/CMakeLists.txt ]]; then
     echo "== benchmark smoke run (tiny parameters, weft only)"
@@ -76,13 +83,15 @@ case "${1:-}" in
         "$0" test tsan
         consumer_check
         bench_smoke
+        fuzz_journal 30
         ;;
       *) echo "unknown test variant '${2}': plain | asan | tsan | all | ci" >&2; exit 2 ;;
     esac
     ;;
   consumer) consumer_check ;;
+  fuzz) fuzz_journal "${2:-30}" ;;
   *)
-    sed -n '2,14p' "$0" >&2
+    sed -n '2,17p' "$0" >&2
     exit 2
     ;;
 esac

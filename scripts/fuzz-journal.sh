@@ -4,13 +4,13 @@
 #
 #   scripts/fuzz-journal.sh [seconds]     default 30
 #
-# Build directory: build-fuzz/ (override with WEFT_FUZZ_BUILD_DIR). A crash
+# Build directory: build/fuzz/ (override with WEFT_FUZZ_BUILD_DIR). A crash
 # leaves its input as crash-* in the build directory.
 set -euo pipefail
 
 seconds="${1:-30}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
-build="${WEFT_FUZZ_BUILD_DIR:-$root/build-fuzz}"
+build="${WEFT_FUZZ_BUILD_DIR:-$root/build/fuzz}"
 
 CXX=clang++ cmake -S "$root" -B "$build" -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_BUILD_FUZZ=ON \

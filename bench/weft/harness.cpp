@@ -6,6 +6,8 @@
 #include <cstring>
 #include <thread>
 
+#include <stdlib.h>  // mkdtemp (POSIX)
+
 namespace weft_bench {
 
 // -- arguments ----------------------------------------------------------------
@@ -130,6 +132,24 @@ double percentile_us(const std::vector<std::int64_t>& sorted_ns, double q) {
   auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(len)));
   rank = std::clamp<std::size_t>(rank, 1, len);
   return static_cast<double>(sorted_ns[rank - 1]) / 1000.0;
+}
+
+scratch_directory::scratch_directory(std::string_view workload) {
+  std::error_code error;
+  const std::filesystem::path here = std::filesystem::current_path(error);
+  if (error) fail(workload, "cannot find the working directory for its scratch files: {}", error.message());
+  std::string pattern = (here / fmt::format("weft-bench-{}-XXXXXX", workload)).string();
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    fail(workload, "cannot create a scratch directory {} in the working directory: {}; run from a writable directory",
+         pattern, std::strerror(errno));
+  }
+  path_ = pattern;
+}
+
+scratch_directory::~scratch_directory() {
+  std::error_code error;
+  std::filesystem::remove_all(path_, error);
+  if (error) std::fprintf(stderr, "weft-bench: cannot remove %s: %s\n", path_.c_str(), error.message().c_str());
 }
 
 void await_baseline(weft::runtime& rt, std::size_t baseline, std::string_view workload,

@@ -1,7 +1,7 @@
 #pragma once
 // The plumbing every weft-bench workload shares: `key=value` arguments, the
-// one-line JSON result, /proc/self/status readings, latency percentiles
-// and bench/SPEC.md's leak rule.
+// one-line JSON result, /proc/self/status readings, latency percentiles,
+// scratch directories and bench/SPEC.md's leak rule.
 //
 // A workload is one function
 //
@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <initializer_list>
 #include <map>
 #include <stdexcept>
@@ -104,6 +105,24 @@ double percentile_us(const std::vector<std::int64_t>& sorted_ns, double q);
 // if it does not, it names the leak on stderr and exits with status 1.
 void await_baseline(weft::runtime& rt, std::size_t baseline, std::string_view workload,
                     std::chrono::seconds patience = std::chrono::seconds(30));
+
+// A fresh, empty directory for a workload's files: mkdtemp under the
+// working directory (bench/SPEC.md runs the persistence workloads there, on
+// a real disk, rather than in a /tmp that may be a tmpfs where syncs cost
+// nothing), removed with its contents when this goes out of scope. A run
+// that ends in fail() leaves it behind, since fail skips destructors.
+class scratch_directory {
+ public:
+  explicit scratch_directory(std::string_view workload);
+  ~scratch_directory();
+  scratch_directory(const scratch_directory&) = delete;
+  scratch_directory& operator=(const scratch_directory&) = delete;
+
+  const std::filesystem::path& path() const noexcept { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
 
 // Sent to the driver (the main thread's scoped_actor) when a workload's
 // measured section is complete.
