@@ -434,8 +434,12 @@ void run_blocking(cell* self, const std::function<void()>& fn) {
     auto* e = make_envelope(wake_payload{}, envelope_kind::wake);
     if (!as_cell(me)->deliver_signal(e)) delete e;
   });
-  self->status.store(actor_status::waiting, std::memory_order_relaxed);
-  while (!state.done.load(std::memory_order_acquire)) self->await_input({}, false);
+  // suspend() marks the actor running whenever it resumes (a signal, a
+  // spurious wake), so mark it waiting again before each wait.
+  while (!state.done.load(std::memory_order_acquire)) {
+    self->status.store(actor_status::waiting, std::memory_order_relaxed);
+    self->await_input({}, false);
+  }
   self->status.store(actor_status::running, std::memory_order_relaxed);
   self->defer_exit_ = false;
   if (self->deferred_exit_) {

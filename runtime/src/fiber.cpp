@@ -277,6 +277,11 @@ fiber* fiber_create(stack_pool* pool, std::size_t stack_size, void (*entry)(void
   f->asan_bottom = f->stack_low();
   f->asan_size = usable;
   f->asan_fake_stack = nullptr;
+  // A pooled stack still carries the shadow of its last user's frames: the
+  // ones that never returned (a fiber leaves for the last time from deep
+  // inside switch_to) keep their redzones poisoned, and a new frame at the
+  // same address would be reported as a stack-buffer-overflow. Start clean.
+  __asan_unpoison_memory_region(f->stack_low(), usable);
 #endif
 #if defined(WEFT_SANITIZE_THREAD)
   f->tsan_fiber = __tsan_create_fiber(0);

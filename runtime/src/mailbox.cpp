@@ -196,8 +196,9 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
     }
     bool woke = true;
     if (on_fiber) {
-      from->status.store(actor_status::waiting, std::memory_order_relaxed);
       while (!actor_waiter.woken.load(std::memory_order_acquire)) {
+        // Again each time: suspend() marks the actor running when it resumes.
+        from->status.store(actor_status::waiting, std::memory_order_relaxed);
         if (!from->await_input(deadline, timed) && !actor_waiter.woken.load(std::memory_order_acquire)) {
           woke = false;
           break;

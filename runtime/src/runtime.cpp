@@ -518,8 +518,12 @@ void context::exit(const pid& target, exit_reason reason) {
 
 void context::sleep_for(std::chrono::nanoseconds duration) {
   const auto deadline = std::chrono::steady_clock::now() + duration;
-  while (cell_->await_input(deadline, true)) {
-  }
+  // Asleep is `waiting` to introspection (as blocked sends and blocking
+  // calls are), not `running`.
+  do {
+    cell_->status.store(actor_status::waiting, std::memory_order_relaxed);
+  } while (cell_->await_input(deadline, true));
+  cell_->status.store(actor_status::running, std::memory_order_relaxed);
 }
 
 void context::yield() { cell_->yield_now(); }

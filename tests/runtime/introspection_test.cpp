@@ -116,3 +116,26 @@ TEST_CASE("runtime statistics count workers, activations and pending timers") {
   CHECK(s.live_actors == 1);
   CHECK(rt.info(p)->processed == 100);
 }
+
+TEST_CASE("an actor asleep or blocked on a full mailbox shows as waiting, also after a signal woke it") {
+  weft::runtime rt(small_runtime(2));
+  weft::scoped_actor me(rt);
+  weft::pid sleeper = rt.spawn([](weft::context& self) { self.sleep_for(std::chrono::hours(1)); });
+  weft::pid full = rt.spawn([](weft::context& self) { self.receive([](stop) {}); }, {.mailbox_capacity = 1});
+  rt.send(full, note{1});  // its one slot; the sender below blocks
+  weft::pid sender = rt.spawn([full](weft::context& self) { self.send(full, note{2}); });
+  auto waiting = [&](const weft::pid& p) {
+    auto i = rt.info(p);
+    return i && i->status == weft::actor_status::waiting;
+  };
+  REQUIRE(eventually([&] { return waiting(sleeper) && waiting(sender); }));
+  // A monitor request is a signal: it resumes each fiber briefly, which
+  // must not leave it marked running while it goes on waiting.
+  me->monitor(sleeper);
+  me->monitor(sender);
+  CHECK(eventually([&] { return waiting(sleeper) && waiting(sender); }));
+  rt.exit(sleeper, weft::exit_reason::kill());
+  rt.exit(sender, weft::exit_reason::kill());
+  rt.exit(full, weft::exit_reason::kill());
+  CHECK(eventually([&] { return rt.live_actors() == 0; }));
+}
