@@ -183,9 +183,20 @@ namespace {
 
 // Runs on the next carrier right after an actor's fiber left: the fiber is
 // saved, so the actor may now be resumed by anyone.
+// Records how much stack the departed fiber holds (relaxed: a statistic
+// read by snapshots, ordered with nothing).
+void publish_stack_depth(cell* c, const fiber* departed) {
+  const auto depth = static_cast<std::uint32_t>(fiber_suspended_depth(departed));
+  c->stack_in_use_.store(depth, std::memory_order_relaxed);
+  if (depth > c->stack_high_water_.load(std::memory_order_relaxed)) {
+    c->stack_high_water_.store(depth, std::memory_order_relaxed);  // only the owner writes it
+  }
+}
+
 void park_hook(fiber* departed, void* arg) {
   auto* c = static_cast<cell*>(arg);
   c->suspended_ = departed;
+  publish_stack_depth(c, departed);
   c->suspended_published_.store(true, std::memory_order_relaxed);
   if (!c->try_idle()) {
     // Input arrived while we were switching: run it again.
@@ -197,6 +208,7 @@ void park_hook(fiber* departed, void* arg) {
 void yield_hook(fiber* departed, void* arg) {
   auto* c = static_cast<cell*>(arg);
   c->suspended_ = departed;
+  publish_stack_depth(c, departed);
   c->suspended_published_.store(true, std::memory_order_relaxed);
   current_worker(c->rt)->make_runnable(c, true);
 }

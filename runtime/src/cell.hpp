@@ -282,6 +282,10 @@ class cell : public cell_header {
   // Owner-written mirrors of owner-private state, for snapshots.
   std::atomic<bool> trap_exit_published_{false};
   std::atomic<bool> suspended_published_{false};
+  // Stack held while suspended (park/yield hooks) and the most it ever held
+  // at a suspension: what a parked actor costs in stack, for introspection.
+  std::atomic<std::uint32_t> stack_in_use_{0};
+  std::atomic<std::uint32_t> stack_high_water_{0};
   std::atomic<std::uint32_t> monitors_out_count_{0};
   std::atomic<std::uint32_t> restarts_{0};
   std::atomic<tracer*> tracer_{nullptr};

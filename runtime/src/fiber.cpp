@@ -309,6 +309,15 @@ void fiber_destroy(fiber* f) {
 
 std::size_t fiber_stack_size(const fiber* f) { return f->stack_size; }
 
+std::size_t fiber_suspended_depth(const fiber* f) {
+  // The control block sits at the top of the mapping and the stack grows
+  // down from it; fcontext_t is the saved stack pointer.
+  if (f->mapping == nullptr || f->context == nullptr) return 0;
+  const char* top = reinterpret_cast<const char*>(f);
+  const char* sp = static_cast<const char*>(f->context);
+  return sp < top ? static_cast<std::size_t>(top - sp) : 0;
+}
+
 fiber* current_fiber() noexcept {
   asm volatile("" ::: "memory");
   return tls_current;

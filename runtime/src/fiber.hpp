@@ -46,6 +46,10 @@ void thread_fiber_release(fiber*);
 fiber* fiber_create(stack_pool* pool, std::size_t stack_size, void (*entry)(void*), void* arg);
 void fiber_destroy(fiber*);
 std::size_t fiber_stack_size(const fiber*);
+// Bytes of stack a suspended fiber holds: from the top of its stack down to
+// its saved stack pointer. Only meaningful for a fiber that is not running
+// (call it from a switch hook, where the fiber has just been saved).
+std::size_t fiber_suspended_depth(const fiber*);
 
 // Saves the current fiber `self` and continues `to`; runs hook(self, arg)
 // on `to` first. Returns when someone switches back to `self`.

@@ -53,6 +53,8 @@ actor_info snapshot(cell* c) {
   // plain flags the owner flips rarely, so report what the owner published.
   info.trap_exit = c->trap_exit_published_.load(std::memory_order_relaxed);
   info.holds_fiber = c->suspended_published_.load(std::memory_order_relaxed);
+  info.stack_in_use = info.holds_fiber ? c->stack_in_use_.load(std::memory_order_relaxed) : 0;
+  info.stack_high_water = c->stack_high_water_.load(std::memory_order_relaxed);
   info.monitors = c->monitors_out_count_.load(std::memory_order_relaxed);
   return info;
 }

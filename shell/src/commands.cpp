@@ -84,9 +84,12 @@ json capacity_json(std::size_t capacity) {
 }
 
 // Memory an actor holds besides its state, which the runtime cannot see:
-// the fiber stack, when it holds one (blocked or Erlang style).
+// the stack pages it holds while suspended (blocked or Erlang style), that
+// is the bytes in use rounded up to whole 4 KiB pages, not the size of the
+// stack mapping (most of which is never touched).
 std::size_t memory_estimate(const actor_info& a) {
-  return a.holds_fiber ? a.stack_size : 0;
+  constexpr std::size_t page = 4096;
+  return a.holds_fiber ? (a.stack_in_use + page - 1) / page * page : 0;
 }
 
 json actor_json(const actor_info& a) {
@@ -109,7 +112,11 @@ json actor_json(const actor_info& a) {
       {"restarts", a.restarts},
       {"spawned_at", iso_time(a.spawned_at)},
       {"memory",
-       {{"stack_bytes", a.stack_size}, {"holds_fiber", a.holds_fiber}, {"estimate_bytes", memory_estimate(a)}}},
+       {{"stack_bytes", a.stack_size},
+        {"holds_fiber", a.holds_fiber},
+        {"stack_in_use_bytes", a.stack_in_use},
+        {"stack_high_water_bytes", a.stack_high_water},
+        {"estimate_bytes", memory_estimate(a)}}},
       {"links", pids_json(a.links)},
       {"monitored_by", pids_json(a.monitored_by)},
       {"monitors", a.monitors},

@@ -329,7 +329,7 @@ int render(const command_line& command, const json& response, std::ostream& out,
         "pid          {}\nname         {}\nlabel        {}\nparent       {}\nstatus       {}\n"
         "style        {}{}\nmailbox      {} (overflow {}, dropped {}, rejected {})\n"
         "processed    {} ({:.1f} msg/s over its life)\nrestarts     {}\nspawned at   {}\n"
-        "stack        {} bytes{}\nlinks        {}\nmonitored by {}\nmonitors     {}\n",
+        "stack        {} bytes{}; high-water {} bytes\nlinks        {}\nmonitored by {}\nmonitors     {}\n",
         r["pid"].get<std::string>(), r["name"].get<std::string>(), r["label"].get<std::string>(),
         r["parent"].is_null() ? "(none)" : r["parent"].get<std::string>(),
         paint(colour, status_colour(r["status"]), r["status"].get<std::string>()), r["style"].get<std::string>(),
@@ -337,7 +337,10 @@ int render(const command_line& command, const json& response, std::ostream& out,
         m["dropped"].get<std::uint64_t>(), m["rejected"].get<std::uint64_t>(), r["processed"].get<std::uint64_t>(),
         r["messages_per_second"].get<double>(), r["restarts"].get<int>(), r["spawned_at"].get<std::string>(),
         r["memory"]["stack_bytes"].get<std::size_t>(),
-        r["memory"]["holds_fiber"].get<bool>() ? " (holds a fiber now)" : " (no fiber held now)", pid_list(r["links"]),
+        r["memory"]["holds_fiber"].get<bool>()
+            ? fmt::format(" (holds a fiber now, {} bytes in use)", r["memory"]["stack_in_use_bytes"].get<std::size_t>())
+            : std::string(" (no fiber held now)"),
+        r["memory"]["stack_high_water_bytes"].get<std::size_t>(), pid_list(r["links"]),
         pid_list(r["monitored_by"]), r["monitors"].get<std::size_t>());
   } else if (cmd == "state") {
     out << r["state"].get<std::string>() << "\n";

@@ -139,3 +139,51 @@ TEST_CASE("an actor asleep or blocked on a full mailbox shows as waiting, also a
   rt.exit(full, weft::exit_reason::kill());
   CHECK(eventually([&] { return rt.live_actors() == 0; }));
 }
+
+namespace {
+// Waits for `stop` below a frame of `bytes` of stack, so the actor is
+// suspended that deep.
+__attribute__((noinline)) void wait_deep(weft::context& self, std::size_t bytes) {
+  auto* frame = static_cast<volatile char*>(__builtin_alloca(bytes));
+  frame[0] = 1;
+  frame[bytes - 1] = 1;
+  self.receive([](stop) {});
+  frame[0] = 2;  // keep the frame alive across the wait
+}
+}  // namespace
+
+TEST_CASE("a suspended actor's stack in use and its high-water mark are measured where it waits") {
+  weft::runtime rt(small_runtime(2));
+  weft::pid shallow = rt.spawn([](weft::context& self) {
+    self.receive([](stop) {});
+    self.receive([](stop) {});
+  });
+  weft::pid deep = rt.spawn([](weft::context& self) {
+    wait_deep(self, 20000);
+    self.receive([](stop) {});  // shallow again, still holding its fiber
+  });
+  auto suspended = [&](const weft::pid& p) {
+    auto i = rt.info(p);
+    return i && i->status == weft::actor_status::receiving && i->holds_fiber;
+  };
+  REQUIRE(eventually([&] { return suspended(shallow) && suspended(deep); }));
+  const auto s = *rt.info(shallow);
+  const auto d = *rt.info(deep);
+  MESSAGE("stack in use: shallow " << s.stack_in_use << " B, deep " << d.stack_in_use << " B");
+  CHECK(s.stack_in_use > 0);
+  CHECK(s.stack_in_use < 8192);
+  CHECK(d.stack_in_use >= 20000);
+  CHECK(d.stack_in_use < d.stack_size);
+  CHECK(d.stack_high_water == d.stack_in_use);
+  // Back in a shallow wait: in use drops, the high-water mark stays.
+  rt.send(deep, stop{});
+  REQUIRE(eventually([&] {
+    auto i = rt.info(deep);
+    return i && suspended(deep) && i->stack_in_use < 8192;
+  }));
+  CHECK(rt.info(deep)->stack_high_water >= 20000);
+  rt.send(shallow, stop{});
+  rt.send(shallow, stop{});
+  rt.send(deep, stop{});
+  CHECK(eventually([&] { return rt.live_actors() == 0; }));
+}

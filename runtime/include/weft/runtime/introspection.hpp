@@ -54,6 +54,12 @@ struct actor_info {
   std::chrono::system_clock::time_point spawned_at;
   std::size_t stack_size = 0;      // of its fiber, when it holds one (blocked or Erlang style)
   bool holds_fiber = false;
+  // Stack bytes from the top down to the saved stack pointer: what it holds
+  // now if suspended (holds_fiber), and the most it held at any suspension
+  // (a high-water mark measured where the actor waits; deeper calls that
+  // returned before it waited are not seen). 0 for an actor never suspended.
+  std::size_t stack_in_use = 0;
+  std::size_t stack_high_water = 0;
 };
 
 // One message seen by a trace (contents only on request, never by default).
