@@ -265,6 +265,8 @@ envelope* receive_envelope(cell* self, matcher m, std::chrono::nanoseconds timeo
   std::chrono::steady_clock::time_point deadline{};
   bool deadline_set = false;  // the clock is read only if we have to wait
   envelope* prev = nullptr;
+  const bool trims = self->policy() == overflow_policy::drop_oldest;
+  if (trims) self->trim_stash();  // before matching: what it drops must not be taken
   for (envelope* e = self->stash_.head; e != nullptr; prev = e, e = static_cast<envelope*>(e->next.load(std::memory_order_relaxed))) {
     if (m.fn(m.arg, *e)) {
       self->stash_.unlink(prev, e);
@@ -281,6 +283,7 @@ envelope* receive_envelope(cell* self, matcher m, std::chrono::nanoseconds timeo
         return e;
       }
       self->stash_.push_back(e);
+      if (trims) self->trim_stash();
     }
     if (has_deadline && !deadline_set) {
       deadline = std::chrono::steady_clock::now() + timeout;

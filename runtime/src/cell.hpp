@@ -122,6 +122,35 @@ struct envelope_list {
   }
 };
 
+// The owner's stash (messages pulled but not yet taken by a selective
+// receive). Also counts the user messages in it, published for drop_oldest
+// senders: when it is non-zero the oldest queued messages are stashed, out
+// of a sender's reach (mailbox.cpp). Written by the owner only.
+struct stash_list : envelope_list {
+  std::atomic<std::uint32_t> counted{0};
+  void push_back(envelope* e) noexcept {
+    envelope_list::push_back(e);
+    if (counts_against_capacity(e->kind)) bump(1);
+  }
+  envelope* pop_front() noexcept {
+    envelope* e = envelope_list::pop_front();
+    if (e != nullptr && counts_against_capacity(e->kind)) bump(-1);
+    return e;
+  }
+  void unlink(envelope* prev, envelope* e) noexcept {
+    envelope_list::unlink(prev, e);
+    if (counts_against_capacity(e->kind)) bump(-1);
+  }
+
+ private:
+  void bump(int by) noexcept {
+    // Single writer: load + store, no locked RMW. Relaxed: a hint to
+    // senders, who fall back safely when it is stale (mailbox.cpp).
+    counted.store(static_cast<std::uint32_t>(static_cast<int>(counted.load(std::memory_order_relaxed)) + by),
+                  std::memory_order_relaxed);
+  }
+};
+
 // Payloads of system signals.
 struct exit_signal_payload {
   pid from;
@@ -192,6 +221,9 @@ class cell : public cell_header {
   bool try_idle() noexcept;
   // A user message left the mailbox: release its slot, wake blocked senders.
   void consumed(const envelope& e) noexcept;
+  // drop_oldest only: drops the oldest stashed messages while more than
+  // capacity are queued (see mailbox.cpp). Owner only.
+  void trim_stash() noexcept;
   void wake_space_waiters();
   // Closes the mailbox and hands every envelope still in it to `each`.
   template <class F>
@@ -234,7 +266,7 @@ class cell : public cell_header {
 
   // Owner section.
   std::uint64_t pulled_ = 0;       // pulled but not yet subtracted from `unread`
-  envelope_list stash_;            // visible messages not yet consumed, in order
+  stash_list stash_;               // visible messages not yet consumed, in order
   fiber* suspended_ = nullptr;     // the fiber this actor is blocked on, if any
   std::unique_ptr<actor_body> body_;
   behavior behavior_;

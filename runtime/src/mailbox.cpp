@@ -34,7 +34,11 @@
 // drop_oldest: the sender must remove someone else's message, which only
 // the consumer may pop in Vyukov's queue; for this policy both sides take
 // drop_lock_ around popping. Signals the dropper pops on the way go to
-// `rescued_`, which the owner reads first, so the order is kept.
+// `rescued_`, which the owner reads first, so the order is kept. Messages
+// the owner has already pulled into its stash (selective receive) are out
+// of a sender's reach: a sender that finds only those admits its message
+// over capacity (up to twice it) and the owner drops its oldest stashed
+// ones before it next matches (trim_stash).
 
 #include "cell.hpp"
 #include "runtime_impl.hpp"
@@ -94,6 +98,9 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
   // The clock is read only when a deadline exists (not on the fast path).
   std::chrono::steady_clock::time_point deadline{};
   bool deadline_set = false;
+  // How many counted messages may be queued. Only drop_oldest raises it,
+  // when all of them are in the owner's stash (see below).
+  std::uint64_t limit = capacity_;
   for (;;) {
     std::uint64_t s = state_.load(std::memory_order_relaxed);
     for (;;) {
@@ -103,7 +110,7 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
                               this, e);
         return send_status::dead;
       }
-      if (counted && queued(s) >= capacity_) break;
+      if (counted && queued(s) >= limit) break;
       const std::uint64_t n = (s + unread_one + (counted ? queued_one : 0)) | scheduled_bit;
       // acq_rel: acquire pairs with the owner's release in try_idle (we see
       // the actor's state up to its going idle); release orders our
@@ -125,6 +132,19 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
         rt->count_dead_letter(dead_letter_cause::dropped_newest, this, e);
         return send_status::dropped;
       case overflow_policy::drop_oldest: {
+        // Stashed messages (ones the owner pulled in a selective receive
+        // and skipped) are older than anything in the inbox but out of a
+        // sender's reach. While there are some, admit the new message over
+        // capacity: the owner drops its oldest stashed ones before it next
+        // matches (cell::trim_stash), so the policy holds and the message
+        // the owner waits for is never the one lost. The excess is bounded
+        // at twice the capacity; past that (an owner that does not run),
+        // the oldest message in the inbox goes, as when nothing is stashed.
+        const std::uint64_t raised = std::uint64_t{capacity_} * 2;
+        if (limit != raised && stash_.counted.load(std::memory_order_relaxed) > 0) {
+          limit = raised;
+          continue;
+        }
         envelope* victim = nullptr;
         {
           std::lock_guard lock(drop_lock_);
@@ -138,11 +158,16 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
           }
         }
         if (victim == nullptr) {
-          // Everything queued is already in the owner's hands (its stash):
-          // nothing older can be dropped, so the new message goes.
+          // No user message in the inbox: all of them are in the owner's
+          // hands. Admit over capacity as above, or, past the bound, drop
+          // the new one.
+          if (limit != raised) {
+            limit = raised;
+            continue;
+          }
           dropped.fetch_add(1, std::memory_order_relaxed);
           rt->count_dead_letter(dead_letter_cause::dropped_newest, this, e);
-            return send_status::dropped;
+          return send_status::dropped;
         }
         // The victim leaves without the owner ever pulling it.
         state_.fetch_sub(queued_one + unread_one, std::memory_order_acq_rel);
@@ -261,6 +286,27 @@ bool cell::try_idle() noexcept {
     // release: everything this activation did (pulled_ included) happens
     // before the next sender's acquire CAS that reschedules us elsewhere.
     if (state_.compare_exchange_weak(s, n, std::memory_order_acq_rel, std::memory_order_acquire)) return true;
+  }
+}
+
+void cell::trim_stash() noexcept {
+  // Owner only. Senders admit a drop_oldest message over capacity when they
+  // find every queued message stashed; restore the capacity by dropping the
+  // oldest stashed ones, exactly as a sender would have dropped them.
+  while (queued(state_.load(std::memory_order_acquire)) > capacity_) {
+    envelope* prev = nullptr;
+    envelope* oldest = stash_.head;
+    while (oldest != nullptr && !counts_against_capacity(oldest->kind)) {
+      prev = oldest;
+      oldest = static_cast<envelope*>(oldest->next.load(std::memory_order_relaxed));
+    }
+    if (oldest == nullptr) return;  // the excess is still in the inbox: it drains as it is taken
+    stash_.unlink(prev, oldest);
+    dropped.fetch_add(1, std::memory_order_relaxed);
+    rt->count_dead_letter(dead_letter_cause::dropped_oldest, this, oldest);
+    bounce_request(*oldest, ask_error::rejected);
+    consumed(*oldest);
+    delete oldest;
   }
 }
 

@@ -68,17 +68,21 @@ TEST_CASE("a full mailbox with drop_oldest keeps the newest capacity messages") 
       },
       {.mailbox_capacity = 4, .overflow = weft::overflow_policy::drop_oldest});
   for (int i = 0; i < 10; ++i) CHECK(rt.send(p, i) == weft::send_status::ok);
-  // Ints the collector already skipped sit in its stash, out of the
-  // inbox's reach; then the new message is dropped instead (counted as
-  // dropped_newest). Either way the count is exact and the capacity holds.
-  rt.send(p, go{});  // may itself push out one more int
+  // Ints the collector already skipped sit in its stash, out of a sender's
+  // reach: the sender then admits the new message over capacity and the
+  // collector drops its oldest stashed ints itself before it matches
+  // again. `go` is never the one dropped (it once was, and the collector
+  // waited for it forever), and the count is exact. One race is allowed: a
+  // sender that finds nothing stashed drops the oldest int still in the
+  // inbox, while the collector may at that instant hold an older one it has
+  // pulled and not yet stashed; so survivors are in order, but not always
+  // exactly the newest.
+  CHECK(rt.send(p, go{}) == weft::send_status::ok);  // may push out one more int
   auto got = me->receive<std::vector<int>>();
-  const auto dropped = rt.dead_letters()[weft::dead_letter_cause::dropped_oldest] +
-                       rt.dead_letters()[weft::dead_letter_cause::dropped_newest];
-  CHECK(got.size() + dropped == 10);
+  CHECK(rt.dead_letters()[weft::dead_letter_cause::dropped_newest] == 0);
+  CHECK(got.size() + rt.dead_letters()[weft::dead_letter_cause::dropped_oldest] == 10);
   CHECK(got.size() <= 4);
-  // The survivors are the newest ones, in order.
-  for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == static_cast<int>(10 - got.size() + i));
+  for (std::size_t i = 1; i < got.size(); ++i) CHECK(got[i - 1] < got[i]);
 }
 
 TEST_CASE("block suspends the sending actor until there is room, and loses nothing") {

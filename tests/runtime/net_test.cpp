@@ -462,7 +462,12 @@ TEST_CASE("an idle server with many open idle connections uses almost no CPU") {
     REQUIRE(::read(ready_pipe[0], &connected, sizeof connected) == sizeof connected);
     REQUIRE(connected == connections);
     REQUIRE(eventually([&] { return stats.connections.load() == connections; }));
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let every reader block
+    // Every connection's actor must have reached its blocking read before
+    // the measurement starts: under a sanitizer on a loaded machine, 1,000
+    // actors starting up take longer than any fixed pause (CI once measured
+    // their start-up as 190 ms of "idle" CPU after a 200 ms pause).
+    REQUIRE(rt.wait_quiescent(std::chrono::seconds(60)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
     // The workers' CPU (weft_test.hpp), not a sanitizer's own threads.
     int workers = 0;
     const double before = worker_cpu_seconds(&workers);

@@ -14,7 +14,8 @@ namespace weft {
 enum class overflow_policy : std::uint8_t {
   block,        // the sending actor's fiber waits for room (a thread blocks)
   drop_newest,  // the new message is dropped and counted; send says `dropped`
-  drop_oldest,  // the oldest unread message is dropped and counted
+  drop_oldest,  // the oldest message is dropped and counted (by the owner, if it is in its
+                // selective-receive stash; up to twice the capacity may be queued meanwhile)
   reject,       // the send fails with `rejected`; nothing is dropped
 };
 std::string_view to_string(overflow_policy);
