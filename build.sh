@@ -59,6 +59,10 @@ bench_smoke() {
     echo "== benchmark smoke run (tiny parameters, weft only)"
     bash bench/run.sh smoke impls=weft
   fi
+  if [[ -x bench/echo/run-echo.sh ]]; then
+    echo "== echo benchmark smoke run (weft-echo and the plain-C server, every line checked)"
+    bash bench/echo/run-echo.sh smoke impls=weft,c
+  fi
 }
 
 case "${1:-}" in
