@@ -36,7 +36,7 @@
 // drop_lock_ around popping. Signals the dropper pops on the way go to
 // `rescued_`, which the owner reads first, so the order is kept. Messages
 // the owner has already pulled into its stash (selective receive) are out
-// of a sender's reach: a sender that finds only those admits its message
+// of a sender's reach: while there are some, a sender admits its message
 // over capacity (up to twice it) and the owner drops its oldest stashed
 // ones before it next matches (trim_stash).
 
@@ -99,7 +99,7 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
   std::chrono::steady_clock::time_point deadline{};
   bool deadline_set = false;
   // How many counted messages may be queued. Only drop_oldest raises it,
-  // when all of them are in the owner's stash (see below).
+  // when the oldest of them are in the owner's stash (see below).
   std::uint64_t limit = capacity_;
   for (;;) {
     std::uint64_t s = state_.load(std::memory_order_relaxed);
@@ -290,9 +290,9 @@ bool cell::try_idle() noexcept {
 }
 
 void cell::trim_stash() noexcept {
-  // Owner only. Senders admit a drop_oldest message over capacity when they
-  // find every queued message stashed; restore the capacity by dropping the
-  // oldest stashed ones, exactly as a sender would have dropped them.
+  // Owner only. Senders admit a drop_oldest message over capacity when the
+  // oldest queued messages are stashed; restore the capacity by dropping
+  // the oldest stashed ones, as a sender would have dropped them.
   while (queued(state_.load(std::memory_order_acquire)) > capacity_) {
     envelope* prev = nullptr;
     envelope* oldest = stash_.head;
@@ -334,9 +334,9 @@ void cell::wake_space_waiters() {
   // the list (unregister_on_exit) under this same mutex, also when it gives
   // up on its own (timeout, or an exit signal unwinding its fiber). Waking
   // after unlocking would let such a waiter return and its frame be reused
-  // between our swap and our wake() call: a use-after-free that showed up
-  // as a hang when two actors blocked on each other were killed together.
-  // wake() takes no lock of ours (it signals the sender's own cell or a
+  // between our swap and our wake() call (a use-after-free; two actors
+  // blocked on each other and killed together can reach it). wake() takes
+  // no lock of ours (it signals the sender's own cell or a
   // condition variable), so holding the mutex cannot deadlock.
   std::lock_guard lock(blocked->mutex);
   state_.fetch_and(~waiters_bit, std::memory_order_acq_rel);
