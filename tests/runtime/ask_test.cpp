@@ -29,6 +29,14 @@ weft::pid spawn_server(weft::runtime& rt) {
     };
   });
 }
+// True once `server` holds or has handled `n` messages in all: the asker
+// thread's request has reached it, so what the test sends next comes after.
+bool reached(weft::runtime& rt, const weft::pid& server, std::uint64_t n) {
+  return eventually([&] {
+    auto info = rt.info(server);
+    return info && info->processed + info->mailbox_length >= n;
+  });
+}
 }  // namespace
 
 TEST_CASE("ask returns the handler's value") {
@@ -91,7 +99,7 @@ TEST_CASE("requests still queued when the server exits are answered actor_down")
     CHECK_FALSE(r.has_value());
     CHECK(r.error() == weft::ask_error::actor_down);
   });
-  std::this_thread::sleep_for(20ms);
+  CHECK(reached(rt, server, 1));
   rt.send(server, slow{});
   asker.join();
 }
@@ -104,7 +112,7 @@ TEST_CASE("a reply_promise answers later; dropping it answers broken_promise") {
     CHECK(r.has_value());
     if (r) CHECK(*r == 7);
   });
-  std::this_thread::sleep_for(20ms);
+  CHECK(reached(rt, server, 1));
   rt.send(server, 7);
   asker.join();
   std::thread asker2([&] {
@@ -112,7 +120,7 @@ TEST_CASE("a reply_promise answers later; dropping it answers broken_promise") {
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error() == weft::ask_error::broken_promise);
   });
-  std::this_thread::sleep_for(20ms);
+  CHECK(reached(rt, server, 3));
   rt.send(server, std::string("drop it"));
   asker2.join();
 }

@@ -62,7 +62,9 @@ TEST_CASE("a normal exit does not propagate through a link") {
   auto down = me->receive<weft::down_msg>();
   CHECK(down.ref == ra);
   CHECK(down.reason.is_normal());
-  std::this_thread::sleep_for(20ms);
+  // a sends its down signal before it leaves the live set; once no worker
+  // runs anything, a is gone and b, had the link killed it, would be too.
+  REQUIRE(rt.wait_quiescent(10s));
   CHECK(rt.live_actors() == 1);
   rt.send(b, stop{});
 }
@@ -159,7 +161,9 @@ TEST_CASE("unlink stops propagation") {
   weft::monitor_ref ra = me->monitor(a);
   rt.exit(a, weft::exit_reason::error("x"));
   me->receive<weft::down_msg>();
-  std::this_thread::sleep_for(20ms);
+  // a sends its down signal before it leaves the live set; once no worker
+  // runs anything, a is gone and b, had the link killed it, would be too.
+  REQUIRE(rt.wait_quiescent(10s));
   CHECK(rt.live_actors() == 1);
   rt.send(b, stop{});
   (void)ra;
