@@ -38,6 +38,9 @@ struct segment {
   std::filesystem::path path;
   unique_fd fd;
   std::uint64_t size = 0;  // end of the last valid record; writer thread only
+  // The file holds only zeros from `size` up to here (its length, or less
+  // after a failed write); writer thread only.
+  std::uint64_t zeroed_to = 0;
 
   // What each persistence id has in this segment; the segment can be removed
   // once all of it is deleted and superseded (see reclaim_segments).
@@ -101,6 +104,7 @@ class file_journal final : public journal {
   void commit_group(std::span<write_request> group, std::span<storage_status> results);
   std::shared_ptr<segment> create_segment(std::uint32_t number);
   void rotate_if_full();
+  void zero_ahead(std::uint64_t group_end);
   storage_status fail_write(std::uint64_t good_size, int error, std::string_view action,
                             std::size_t byte_count);
   void apply_group(std::span<write_request> group, std::span<storage_status> results,

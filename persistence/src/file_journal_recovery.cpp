@@ -216,9 +216,11 @@ void file_journal::scan_segment(segment& seg, bool is_last) {
           where + fmt::format("; truncating the damaged tail failed: {}", errno_text(error)));
     }
     warn(where + fmt::format("; truncated the damaged tail ({} bytes)", size - bad));
+    size = bad;
     break;
   }
   seg.size = end;
+  seg.zeroed_to = size;  // what follows the last record is zero (the scan checked)
 }
 
 void file_journal::finish_recovery() {

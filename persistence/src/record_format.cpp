@@ -225,8 +225,30 @@ decode_outcome record_scanner::next() {
     }
   }
   decode_outcome outcome = decode_record(available, record_);
-  if (outcome == decode_outcome::ok) offset_ += record_.size;
+  if (outcome == decode_outcome::ok) {
+    offset_ += record_.size;
+  } else {
+    // A zero length field (or the zero start of one, at the very end) can
+    // only be zero-filled space; everything after it must be zero too.
+    auto length_bytes = available.first(std::min<std::size_t>(available.size(), 4));
+    zero_tail_ = !length_bytes.empty() &&
+                 std::all_of(length_bytes.begin(), length_bytes.end(), [](std::byte b) { return b == std::byte{0}; }) &&
+                 zero_from(offset_);
+  }
   return outcome;
+}
+
+bool record_scanner::zero_from(std::uint64_t offset) {
+  // In buffer-sized steps: the zero-filled tail of a segment is up to a few
+  // MiB (journal_options::preallocate_bytes plus one group).
+  while (offset < file_size_) {
+    std::size_t step = static_cast<std::size_t>(std::min<std::uint64_t>(buffer_.size(), file_size_ - offset));
+    if (!fill(offset, step)) return false;  // the file shrank: not a clean end
+    auto window = std::span<const std::byte>(buffer_).subspan(static_cast<std::size_t>(offset - buffer_offset_), step);
+    if (std::any_of(window.begin(), window.end(), [](std::byte b) { return b != std::byte{0}; })) return false;
+    offset += step;
+  }
+  return true;
 }
 
 std::span<const std::byte> record_scanner::bytes_at_offset(std::size_t limit) {

@@ -105,8 +105,12 @@ class record_scanner {
 
   // ok: record() and offset() describe the next record. Anything else: the
   // scan stopped at offset(); a clean end is ok == false with at_end().
+  // The end is clean at the end of the file, and also where only zero bytes
+  // are left: the journal zero-fills segments ahead of its writes (see
+  // journal_options::preallocate_bytes), and no record starts with a zero
+  // length. offset() is then the end of the last record, not the file's.
   decode_outcome next();
-  bool at_end() const { return offset_ == file_size_; }
+  bool at_end() const { return offset_ == file_size_ || zero_tail_; }
   const decoded_record& record() const { return record_; }
   std::uint64_t offset() const { return record_offset_; }
   // The bytes from offset() to at most `limit` further, for diagnostics.
@@ -114,6 +118,8 @@ class record_scanner {
 
  private:
   bool fill(std::uint64_t offset, std::size_t size);
+  // Whether every byte from offset to the end of the file is zero.
+  bool zero_from(std::uint64_t offset);
 
   read_function read_;
   std::uint64_t file_size_;
@@ -122,6 +128,7 @@ class record_scanner {
   bytes buffer_;
   std::uint64_t buffer_offset_ = 0;  // file offset of buffer_[0]
   std::size_t buffer_size_ = 0;      // valid bytes in buffer_
+  bool zero_tail_ = false;           // the scan stopped at zero-filled space
   decoded_record record_;
 };
 

@@ -3,6 +3,7 @@
 
 #include <weft/persistence/file_journal.hpp>
 
+#include "segment_end.hpp"
 #include "test_support.hpp"
 
 #include <doctest/doctest.h>
@@ -14,9 +15,11 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 using namespace weft::persistence;
 using weft::persistence::test::payload_text;
+using weft::persistence::test::segment_end;
 using weft::persistence::test::temp_dir;
 using weft::persistence::test::text_event;
 using weft::persistence::test::text_events;
@@ -50,18 +53,24 @@ std::string open_error(const std::filesystem::path& dir, bool truncate) {
   return {};
 }
 
-// Three events of order-17 in one segment; returns the segment's bytes and
-// the offset where the last record starts.
+// Three events of order-17 in one segment; returns the segment's bytes up
+// to the end of its last record (without the zero-filled space after it)
+// and the offset where the last record starts.
 std::pair<std::string, std::size_t> three_events(const std::filesystem::path& dir) {
   std::size_t before_last;
+  std::size_t end;
   {
     auto j = open_file_journal(dir);
     j->append("order-17", text_events(1, 2));
-    before_last = std::filesystem::file_size(dir / "00000001.log");
+    before_last = segment_end(dir / "00000001.log");
     j->append("order-17", text_event(3, "the last one"));
+    end = segment_end(dir / "00000001.log");
   }
-  return {read_file(dir / "00000001.log"), before_last};
+  return {read_file(dir / "00000001.log").substr(0, end), before_last};
 }
+
+// The zero-filled space a torn write leaves after the record it cut.
+const std::string zero_space(8192, '\0');
 
 }  // namespace
 
@@ -69,14 +78,19 @@ TEST_CASE("a segment cut inside its last record is refused by default and trunca
   temp_dir dir;
   auto [pristine, last] = three_events(dir.path());
   const auto segment = dir / "00000001.log";
+  // Cut at the end of the file (a segment that grows with each write), or
+  // followed by zero-filled space (a preallocated one).
+  for (const std::string& after : {std::string(), zero_space})
   for (std::size_t cut = last + 1; cut < pristine.size(); ++cut) {
+    CAPTURE(after.size());
     CAPTURE(cut);
-    write_file(segment, pristine.substr(0, cut));
+    write_file(segment, pristine.substr(0, cut) + after);
     std::string error = open_error(dir.path(), false);
-    CHECK(error.find("journal segment 00000001.log: incomplete record (torn write) at offset " +
-                     std::to_string(last)) == 0);
+    CHECK(error.find(" at offset " + std::to_string(last)) != std::string::npos);
+    CHECK(error.find("journal segment 00000001.log: ") == 0);
     CHECK(error.find("truncate_corrupt_tail") != std::string::npos);
-    CHECK(std::filesystem::file_size(segment) == cut);  // refusing changes nothing
+    if (after.empty()) CHECK(error.find("incomplete record (torn write)") != std::string::npos);
+    CHECK(std::filesystem::file_size(segment) == cut + after.size());  // refusing changes nothing
 
     auto j = open_file_journal(dir.path(), quiet(true));
     CHECK(j->highest_sequence_nr("order-17") == 2);
@@ -94,7 +108,7 @@ TEST_CASE("every garbled byte of the last record is detected") {
     CAPTURE(at);
     std::string damaged = pristine;
     damaged[at] = static_cast<char>(damaged[at] ^ 0x40);
-    write_file(segment, damaged);
+    write_file(segment, damaged + zero_space);
     std::string error = open_error(dir.path(), false);
     CHECK(error.find("at offset " + std::to_string(last)) != std::string::npos);
     auto j = open_file_journal(dir.path(), quiet(true));
@@ -157,7 +171,8 @@ TEST_CASE("a full disk fails the append cleanly and leaves no garbage") {
   auto j = open_file_journal(dir.path(), quiet(false));
   j->append("a", text_events(1, 3));
   const auto segment = dir / "00000001.log";
-  const auto good_size = std::filesystem::file_size(segment);
+  const auto good_size = segment_end(segment);
+  REQUIRE(std::filesystem::file_size(segment) > good_size);  // zero-filled ahead
 
   // The file size limit makes write() fail with EFBIG after a partial
   // write, the same path as ENOSPC; SIGXFSZ would otherwise kill us.
@@ -177,7 +192,7 @@ TEST_CASE("a full disk fails the append cleanly and leaves no garbage") {
   std::signal(SIGXFSZ, previous_handler);
 
   CHECK(code == storage_errc::disk_full);
-  CHECK(std::filesystem::file_size(segment) == good_size);
+  CHECK(std::filesystem::file_size(segment) == good_size);  // the records' end: nothing torn left
   CHECK(j->highest_sequence_nr("a") == 3);
   j->append("a", text_event(4, "after the disk was freed"));
   j.reset();
@@ -186,4 +201,53 @@ TEST_CASE("a full disk fails the append cleanly and leaves no garbage") {
   auto events = reopened->read_all("a");
   REQUIRE(events.size() == 4);
   CHECK(payload_text(events[3]) == "after the disk was freed");
+}
+
+TEST_CASE("zero-filled space after the last record is a clean end; appends continue at the last record") {
+  temp_dir dir;
+  const auto segment = dir / "00000001.log";
+  std::uint64_t physical = 0;
+  {
+    auto j = open_file_journal(dir.path(), quiet(false));
+    j->append("a", text_events(1, 3));
+    physical = std::filesystem::file_size(segment);
+    CHECK(physical >= journal_options{}.preallocate_bytes);
+    CHECK(segment_end(segment) < physical);
+  }
+  for (std::uint64_t round = 0; round < 3; ++round) {
+    std::vector<std::string> warnings;
+    journal_options options;
+    options.on_warning = [&](std::string_view w) { warnings.emplace_back(w); };
+    auto j = open_file_journal(dir.path(), options);
+    CHECK(warnings.empty());
+    CHECK(j->read_all("a") == text_events(1, 3 + round));
+    j->append("a", text_event(4 + round, "payload-" + std::to_string(4 + round)));
+  }
+  // The records went into the zeros: the file did not grow.
+  CHECK(std::filesystem::file_size(segment) == physical);
+  auto j = open_file_journal(dir.path(), quiet(false));
+  CHECK(j->read_all("a") == text_events(1, 6));
+}
+
+TEST_CASE("a non-zero byte in the zero-filled space is a damaged tail, refused by default") {
+  temp_dir dir;
+  auto [pristine, last] = three_events(dir.path());
+  std::string damaged = pristine + zero_space;
+  damaged[pristine.size() + 5000] = '\x01';
+  write_file(dir / "00000001.log", damaged);
+  std::string error = open_error(dir.path(), false);
+  CHECK(error.find("at offset " + std::to_string(pristine.size())) != std::string::npos);
+  CHECK(error.find("truncate_corrupt_tail") != std::string::npos);
+  auto j = open_file_journal(dir.path(), quiet(true));
+  CHECK(j->read_all("order-17").size() == 3);
+  CHECK(std::filesystem::file_size(dir / "00000001.log") == pristine.size());
+}
+
+TEST_CASE("with preallocation off the segment is exactly its records") {
+  temp_dir dir;
+  journal_options options = quiet(false);
+  options.preallocate_bytes = 0;
+  auto j = open_file_journal(dir.path(), options);
+  j->append("a", text_events(1, 3));
+  CHECK(std::filesystem::file_size(dir / "00000001.log") == segment_end(dir / "00000001.log"));
 }

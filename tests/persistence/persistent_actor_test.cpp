@@ -6,6 +6,7 @@
 #include <weft/persistence/snapshot_store.hpp>
 
 #include "counter_support.hpp"
+#include "segment_end.hpp"
 #include "test_support.hpp"
 #include "weft_test.hpp"
 
@@ -237,8 +238,8 @@ TEST_CASE("truncating the journal mid-record is detected at start and stops the 
     CHECK(ask_total(rt, w.pid()) == 20);
   }
   auto segment = dir / "journal" / "00000001.log";
-  const auto size = std::filesystem::file_size(segment);
-  std::filesystem::resize_file(segment, size - 5);  // cuts the last record
+  // Cuts the last record (and the zero-filled space after it).
+  std::filesystem::resize_file(segment, weft::persistence::test::segment_end(segment) - 5);
 
   weft::runtime rt(two_workers());
   std::unique_ptr<journal> opened;

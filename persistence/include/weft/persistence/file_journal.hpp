@@ -24,6 +24,17 @@ struct journal_options {
   // wait for the next sync.
   std::size_t max_group_bytes = 4u << 20;
 
+  // The active segment is kept zero-filled this far beyond its last record
+  // (in steps of this size, never past segment_size plus one group). A
+  // group's fdatasync then rewrites blocks the file already has, which on
+  // ext4 and XFS needs no file-system journal commit: it measured 160-190 us
+  // against 250-370 us for an append on this project's machine, and stayed
+  // well under 1 ms while other files' dirty pages were being written back
+  // (PostgreSQL zero-fills its WAL segments for the same reason). Recovery
+  // reads zero bytes after the last record as the clean end. 0 turns it off:
+  // segments then grow with each group.
+  std::uint64_t preallocate_bytes = 4u << 20;
+
   // Damage at the end of the newest segment (a write torn by a crash) makes
   // open() refuse by default, naming the file and offset. With this set, the
   // damaged tail is cut off instead and reported through on_warning. Damage
