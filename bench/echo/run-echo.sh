@@ -6,7 +6,7 @@
 #   bench/echo/run-echo.sh [smoke] [reps=3] [conns=100,1000] [duration=5]
 #       [warmup=2] [rate=R1,R2... | rate_fraction=0.25,0.5] [depth=1]
 #       [line_bytes=64] [impls=weft,c,erlang] [loadgen_threads=1]
-#       [c_threads=1] [max_other=25] [retries=2] [quiet_wait=60] [nice=0]
+#       [c_threads=1] [weft_workers=0] [max_other=25] [retries=2] [quiet_wait=60] [nice=0]
 #       [build=DIR] [weft_build=DIR] [jobs=1] [out=FILE]
 #
 #   Prebuilt binaries instead of building: WEFT_ECHO=path C_ECHO=path
@@ -72,6 +72,7 @@ line_bytes=64
 impls="weft,c,erlang"
 loadgen_threads=1
 c_threads=1
+weft_workers=0  # 0: weft-echo's default, one worker per core
 max_other=25
 retries=2
 quiet_wait=60
@@ -95,6 +96,7 @@ for arg in "$@"; do
     impls=*) impls="${arg#*=}" ;;
     loadgen_threads=*) loadgen_threads="${arg#*=}" ;;
     c_threads=*) c_threads="${arg#*=}" ;;
+    weft_workers=*) weft_workers="${arg#*=}" ;;
     max_other=*) max_other="${arg#*=}"; noise_set=1 ;;
     retries=*) retries="${arg#*=}"; noise_set=1 ;;
     quiet_wait=*) quiet_wait="${arg#*=}"; noise_set=1 ;;
@@ -233,7 +235,7 @@ start_server() {
   local impl="$1"
   : >"$scratch/server.out"
   case "$impl" in
-    weft) "${priority[@]}" "$weft_echo" 0 >"$scratch/server.out" 2>&1 & ;;
+    weft) "${priority[@]}" "$weft_echo" 0 "$weft_workers" >"$scratch/server.out" 2>&1 & ;;
     c) "${priority[@]}" "$c_echo" 0 "$c_threads" >"$scratch/server.out" 2>&1 & ;;
     erlang) "${priority[@]}" erl -noshell -pa "$erl_dir" -run echo start 0 >"$scratch/server.out" 2>&1 & ;;
   esac

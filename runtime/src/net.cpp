@@ -2,11 +2,13 @@
 //
 // Every call follows the same three steps:
 //   1. Try the syscall on the non-blocking descriptor. Done unless EAGAIN.
-//   2. Arm the descriptor in the runtime's poller (poller.cpp: one-shot,
-//      level-triggered) with a flag on this frame and the calling actor's
-//      pid, then wait in await_input with the call's deadline. Messages that
-//      arrive meanwhile are stashed for a later receive; the loop waits
-//      again until the flag says the descriptor is ready or time is up.
+//   2. Arm the descriptor in the runtime's poller (poller.cpp: registered
+//      on the first wait, edge-triggered) with a flag on this frame and the
+//      calling actor's pid, unless an edge is pending already (then back to
+//      step 1 at once), and wait in await_input with the call's deadline.
+//      Messages that arrive meanwhile are stashed for a later receive; the
+//      loop waits again until the flag says the descriptor is ready or time
+//      is up.
 //   3. Withdraw the record (RAII, so an exit unwinding through the wait
 //      withdraws it too) before the frame holding the flag goes away, and
 //      go back to step 1.
@@ -20,7 +22,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -70,20 +71,33 @@ error from_errno(int e) {
   }
 }
 
-// Steps 2 and 3 of the file comment: waits until fd reports `events`.
-error wait_ready(detail::runtime_impl* rt, int fd, bool& in_poller, std::uint32_t events, const deadline& d) {
+// Steps 2 and 3 of the file comment: waits until fd is ready in `dir`.
+// Registers fd in the poller on its first wait (`io` holds the handle).
+// error::none also when an edge was already pending: the caller retries.
+error wait_ready(detail::runtime_impl* rt, int fd, std::uint64_t& io, detail::io_direction dir, const deadline& d) {
   detail::worker* w = detail::current_worker(rt);
   if (w == nullptr || w->running_ == nullptr) return error::not_in_actor;
   if (d.passed()) return error::timeout;
+  if (io == 0 && (io = rt->poller_.add(fd)) == 0) return error::system;
   detail::cell* self = w->running_;
   std::atomic<bool> fired{false};
-  const std::uint64_t token = rt->poller_.arm(fd, events, in_poller, detail::io_waiter{detail::pid_of(self), &fired, {}});
-  if (token == 0) return error::system;
+  switch (rt->poller_.arm(io, dir, detail::io_waiter{detail::pid_of(self), &fired, {}})) {
+    case detail::arm_result::ready: return error::none;
+    case detail::arm_result::refused: return error::system;
+    case detail::arm_result::filed: break;
+  }
   struct withdraw {
     detail::poller& p;
-    std::uint64_t token;
-    ~withdraw() { p.disarm(token); }
-  } guard{rt->poller_, token};
+    std::uint64_t io;
+    detail::io_direction dir;
+    std::atomic<bool>& fired;
+    // A harvester sets `fired` under the slot lock as it takes the record
+    // out, so once it is seen set there is nothing to withdraw; otherwise
+    // disarm() takes that lock, after which no harvester touches `fired`.
+    ~withdraw() {
+      if (!fired.load(std::memory_order_acquire)) p.disarm(io, dir);
+    }
+  } guard{rt->poller_, io, dir, fired};
   self->status.store(actor_status::waiting, std::memory_order_relaxed);
   // acquire: pairs with the harvester's release store of the flag.
   while (!fired.load(std::memory_order_acquire)) {
@@ -125,9 +139,9 @@ std::uint16_t port_of(int fd) {
   return ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
 }
 
-void close_fd(detail::runtime_impl* rt, int& fd, bool& in_poller) noexcept {
+void close_fd(detail::runtime_impl* rt, int& fd, std::uint64_t& io) noexcept {
   if (fd < 0) return;
-  if (rt != nullptr) rt->poller_.forget(fd, in_poller);
+  if (rt != nullptr) rt->poller_.remove(std::exchange(io, 0));
   ::close(fd);
   fd = -1;
 }
@@ -155,9 +169,10 @@ const char* to_string(error e) noexcept {
 socket::socket(socket&& other) noexcept
     : rt_(other.rt_),
       fd_(std::exchange(other.fd_, -1)),
-      in_poller_(std::exchange(other.in_poller_, false)),
-      notify_token_(std::exchange(other.notify_token_, 0)),
+      io_(std::exchange(other.io_, 0)),
+      notifying_(std::exchange(other.notifying_, false)),
       starved_(other.starved_),
+      drained_(other.drained_),
       buffer_(std::move(other.buffer_)) {}
 
 socket& socket::operator=(socket&& other) noexcept {
@@ -165,9 +180,10 @@ socket& socket::operator=(socket&& other) noexcept {
     close();
     rt_ = other.rt_;
     fd_ = std::exchange(other.fd_, -1);
-    in_poller_ = std::exchange(other.in_poller_, false);
-    notify_token_ = std::exchange(other.notify_token_, 0);
+    io_ = std::exchange(other.io_, 0);
+    notifying_ = std::exchange(other.notifying_, false);
     starved_ = other.starved_;
+    drained_ = other.drained_;
     buffer_ = std::move(other.buffer_);
   }
   return *this;
@@ -176,8 +192,8 @@ socket& socket::operator=(socket&& other) noexcept {
 socket::~socket() { close(); }
 
 void socket::close() noexcept {
-  if (notify_token_ != 0 && rt_ != nullptr) rt_->poller_.disarm(std::exchange(notify_token_, 0));
-  close_fd(rt_, fd_, in_poller_);
+  notifying_ = false;  // remove() drops a filed notify record
+  close_fd(rt_, fd_, io_);
   buffer_.clear();
 }
 
@@ -208,7 +224,7 @@ result<socket> socket::connect(context& self, std::string_view address, std::uin
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     if (errno != EINPROGRESS) return fail<socket>(from_errno(errno), errno);
-    if (error e = wait_ready(s.rt_, fd, s.in_poller_, EPOLLOUT, d); e != error::none) return fail<socket>(e);
+    if (error e = wait_ready(s.rt_, fd, s.io_, detail::io_direction::out, d); e != error::none) return fail<socket>(e);
     int so_error = 0;
     socklen_t so_len = sizeof so_error;
     ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &so_len);
@@ -226,19 +242,30 @@ result<std::size_t> socket::fill(std::size_t max, clock::time_point at, bool has
   d.at = at;
   d.set = has_deadline;
   char chunk[16384];
+  // A read shorter than asked for emptied the kernel's buffer, and any
+  // input after it raises an edge that the poller keeps for arm(): so the
+  // next read may go straight to waiting, without the recv that would only
+  // say EAGAIN. Not when it would not wait at all (a zero timeout must
+  // still look at what is there).
+  bool try_first = !drained_ || d.passed();
   for (;;) {
-    const ssize_t n = ::recv(fd_, chunk, std::min(max, sizeof chunk), 0);
-    if (n > 0) {
-      starved_ = false;
-      buffer_.append(chunk, static_cast<std::size_t>(n));
-      result<std::size_t> r;
-      r.value = static_cast<std::size_t>(n);
-      return r;
+    if (std::exchange(try_first, true)) {
+      const std::size_t ask = std::min(max, sizeof chunk);
+      const ssize_t n = ::recv(fd_, chunk, ask, 0);
+      if (n > 0) {
+        starved_ = false;
+        drained_ = static_cast<std::size_t>(n) < ask;
+        buffer_.append(chunk, static_cast<std::size_t>(n));
+        result<std::size_t> r;
+        r.value = static_cast<std::size_t>(n);
+        return r;
+      }
+      drained_ = false;
+      if (n == 0) return fail<std::size_t>(error::closed);
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return fail<std::size_t>(from_errno(errno), errno);
     }
-    if (n == 0) return fail<std::size_t>(error::closed);
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return fail<std::size_t>(from_errno(errno), errno);
-    if (error e = wait_ready(rt_, fd_, in_poller_, EPOLLIN | EPOLLRDHUP, d); e != error::none) {
+    if (error e = wait_ready(rt_, fd_, io_, detail::io_direction::in, d); e != error::none) {
       starved_ = e == error::timeout;
       return fail<std::size_t>(e);
     }
@@ -308,7 +335,7 @@ result<std::size_t> socket::write_all(std::string_view data, std::chrono::nanose
       r.sys_errno = errno;
       return r;
     }
-    if (error e = wait_ready(rt_, fd_, in_poller_, EPOLLOUT, d); e != error::none) {
+    if (error e = wait_ready(rt_, fd_, io_, detail::io_direction::out, d); e != error::none) {
       r.error = e;
       return r;
     }
@@ -321,37 +348,57 @@ error socket::notify_readable(std::uint64_t tag) {
   detail::worker* w = detail::current_worker(rt_);
   if (w == nullptr || w->running_ == nullptr) return error::not_in_actor;
   pid me = detail::pid_of(w->running_);
-  if (notify_token_ != 0) rt_->poller_.disarm(std::exchange(notify_token_, 0));
-  // Buffered bytes the last read could not use (a partial line) are no
-  // reason to notify: only new input is.
-  if (!buffer_.empty() && !starved_) {
+  if (std::exchange(notifying_, false)) rt_->poller_.disarm(io_, detail::io_direction::in);
+  auto notify_now = [&] {
     detail::as_cell(me)->deliver(nullptr, detail::make_envelope(readable{tag}), detail::send_mode::try_once,
                                  detail::no_timeout);
     return error::none;
+  };
+  // Buffered bytes the last read could not use (a partial line) are no
+  // reason to notify: only new input is.
+  if (!buffer_.empty() && !starved_) return notify_now();
+  // Edge triggering reports new input only, so look at what the kernel
+  // holds first: input left there by an exact-length read, say, would
+  // otherwise never be announced.
+  char chunk[16384];
+  for (;;) {
+    const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    drained_ = false;
+    if (n > 0) {
+      starved_ = false;
+      buffer_.append(chunk, static_cast<std::size_t>(n));
+      return notify_now();
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return notify_now();  // the read reports it
+    if (io_ == 0 && (io_ = rt_->poller_.add(fd_)) == 0) return error::system;
+    detail::io_waiter waiter{me, nullptr, [tag] { return detail::make_envelope(readable{tag}); }};
+    switch (rt_->poller_.arm(io_, detail::io_direction::in, std::move(waiter))) {
+      case detail::arm_result::filed: notifying_ = true; return error::none;
+      case detail::arm_result::ready: continue;  // an edge came meanwhile: look again
+      case detail::arm_result::refused: return error::system;
+    }
   }
-  detail::io_waiter waiter{std::move(me), nullptr, [tag] { return detail::make_envelope(readable{tag}); }};
-  notify_token_ = rt_->poller_.arm(fd_, EPOLLIN | EPOLLRDHUP, in_poller_, std::move(waiter));
-  return notify_token_ != 0 ? error::none : error::system;
 }
 
 // -- listener -----------------------------------------------------------------
 
 listener::listener(listener&& other) noexcept
-    : rt_(other.rt_), fd_(std::exchange(other.fd_, -1)), in_poller_(std::exchange(other.in_poller_, false)) {}
+    : rt_(other.rt_), fd_(std::exchange(other.fd_, -1)), io_(std::exchange(other.io_, 0)) {}
 
 listener& listener::operator=(listener&& other) noexcept {
   if (this != &other) {
     close();
     rt_ = other.rt_;
     fd_ = std::exchange(other.fd_, -1);
-    in_poller_ = std::exchange(other.in_poller_, false);
+    io_ = std::exchange(other.io_, 0);
   }
   return *this;
 }
 
 listener::~listener() { close(); }
 
-void listener::close() noexcept { close_fd(rt_, fd_, in_poller_); }
+void listener::close() noexcept { close_fd(rt_, fd_, io_); }
 
 std::uint16_t listener::port() const noexcept { return port_of(fd_); }
 
@@ -393,7 +440,7 @@ result<socket> listener::accept(std::chrono::nanoseconds timeout) {
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) return fail<socket>(from_errno(errno), errno);
-    if (error e = wait_ready(rt_, fd_, in_poller_, EPOLLIN, d); e != error::none) return fail<socket>(e);
+    if (error e = wait_ready(rt_, fd_, io_, detail::io_direction::in, d); e != error::none) return fail<socket>(e);
   }
 }
 

@@ -252,18 +252,25 @@ TEST_CASE("a slow reader makes the writer wait; the kernel buffers bound what is
       std::atomic<std::size_t> received{0};
       weft::pid me_too = self.self();
       self.spawn([s = std::move(*server), &received, me_too](weft::context& reader) mutable {
+        net::error last = net::error::none;
         for (;;) {
           auto chunk = s.read_some(1 << 16, std::chrono::seconds(30));
-          if (!chunk) break;
+          if (!chunk) {
+            last = chunk.error;
+            break;
+          }
           received += chunk->size();
         }
-        reader.send(me_too, outcome{0, net::error::none, ""});
+        reader.send(me_too, outcome{0, last, ""});
       });
       auto rest = client->write_all(std::string_view(big).substr(stalled.value), std::chrono::seconds(30));
       client->close();
-      (void)self.receive<outcome>();
+      // The reader ends on the writer's EOF (not on its 30 s timeout).
+      const auto reader_end = self.receive<outcome>();
       self.send(report, outcome{static_cast<int>((received.load() + rest.value) >> 10), rest.error,
-                                received.load() == big.size() ? "all" : "short"});
+                                received.load() != big.size()              ? "short"
+                                : reader_end.error != net::error::closed ? net::to_string(reader_end.error)
+                                                                           : "all"});
     });
     const auto stalled = me->receive<outcome>();
     CHECK(stalled.error == net::error::timeout);
@@ -282,6 +289,56 @@ struct room_message {
   std::string text;
 };
 }  // namespace
+
+TEST_CASE("an EOF that comes with the last bytes is reported by the next read, without waiting") {
+  // The server reads before the client writes, so its socket is registered
+  // and its wait is woken by the edge that carries the data (and, often, the
+  // FIN with it). It takes the bytes with a short recv; the EOF has no edge
+  // of its own, so the poller must keep it, or the last read would sleep
+  // until its deadline and report a timeout.
+  fd_baseline fds;
+  {
+    weft::runtime rt(small_runtime());
+    weft::scoped_actor me(rt);
+    weft::pid report = me.self();
+    const int rounds = 100 / sanitizer_divisor;
+    rt.spawn([report, rounds](weft::context& self) {
+      auto l = net::listener::listen(self, "127.0.0.1", 0);
+      int closed = 0;
+      std::string failure;
+      for (int i = 0; i < rounds && failure.empty(); ++i) {
+        self.spawn([port = l->port(), i](weft::context& peer) {
+          auto c = net::socket::connect(peer, "127.0.0.1", port, std::chrono::seconds(5));
+          peer.sleep_for(std::chrono::milliseconds(1 + i % 3));
+          (void)c->write_all("last words", std::chrono::seconds(5));
+          c->close();
+        });
+        auto s = l->accept(std::chrono::seconds(5));
+        std::string got;
+        while (got.size() < 10) {  // the bytes may come in pieces
+          auto more = s->read_some(1 << 16, std::chrono::seconds(5));
+          if (!more) break;
+          got += *more;
+        }
+        auto end = s->read_some(1 << 16, std::chrono::seconds(5));
+        if (got != "last words") {
+          failure = "read '" + got + "'";
+        } else if (end) {
+          failure = "data after the last words";
+        } else if (end.error != net::error::closed) {
+          failure = std::string("after the last words: ") + net::to_string(end.error);
+        } else {
+          ++closed;
+        }
+      }
+      self.send(report, outcome{closed, net::error::none, failure});
+    });
+    const auto result = me->receive<outcome>();
+    CHECK(result.detail == "");
+    CHECK(result.id == rounds);
+  }
+  CHECK(fds.now() == fds.at_start);
+}
 
 TEST_CASE("in notify mode a line from the socket and a message from a room arrive in one receive") {
   fd_baseline fds;

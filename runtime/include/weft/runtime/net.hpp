@@ -108,6 +108,10 @@ class socket {
   // without a delimiter: the socket is then unusable for lines, close it.
   // With a timeout of zero it only returns a line already available.
   result<std::string> read_line(std::size_t max_length, std::chrono::nanoseconds timeout, char delimiter = '\n');
+  // Whether a whole line is buffered already, so that read_line returns it
+  // without a syscall or a wait: a server can gather pipelined requests and
+  // answer them with one write_all.
+  bool has_line(char delimiter = '\n') const noexcept { return buffer_.find(delimiter) != std::string::npos; }
   // Writes all of `data`, waiting while the peer is slow. On timeout,
   // `value` says how many bytes went out.
   result<std::size_t> write_all(std::string_view data, std::chrono::nanoseconds timeout);
@@ -139,9 +143,10 @@ class socket {
 
   detail::runtime_impl* rt_ = nullptr;
   int fd_ = -1;
-  bool in_poller_ = false;
-  std::uint64_t notify_token_ = 0;
+  std::uint64_t io_ = 0;    // the runtime poller's handle, once registered
+  bool notifying_ = false;  // a notify_readable record may be filed
   bool starved_ = false;  // the last read waited in vain: buffer_ is not enough
+  bool drained_ = false;  // the last recv was short: the kernel had no more
   std::string buffer_;  // read ahead of the caller (read_line)
 };
 
@@ -175,7 +180,7 @@ class listener {
  private:
   detail::runtime_impl* rt_ = nullptr;
   int fd_ = -1;
-  bool in_poller_ = false;
+  std::uint64_t io_ = 0;  // the runtime poller's handle, once registered
 };
 
 }  // namespace weft::net
