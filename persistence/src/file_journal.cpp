@@ -22,6 +22,8 @@
 //    group_commit_queue runs the completions.
 // 6. After a group with deletions, whole segments holding only deleted
 //    events and superseded deletion marks are unlinked (directory fsynced).
+// 7. At rotation the sealed segment's summary (NNNNNNNN.sum) is written,
+//    so a later open need not scan it (file_journal_summary.cpp).
 
 #include "file_journal_impl.hpp"
 
@@ -143,6 +145,25 @@ void file_journal::read(std::string_view persistence_id, std::uint64_t from_sequ
   bytes buffer;
   std::uint64_t next = std::max<std::uint64_t>(from_sequence_nr, 1);
   std::uint64_t remaining = max_count;
+  // First bring in the sealed segments, known so far only from their
+  // summaries, that hold events of the range (file_journal_summary.cpp).
+  for (;;) {
+    std::shared_ptr<segment> unloaded;
+    {
+      std::shared_lock lock(index_mutex_);
+      auto it = index_.find(persistence_id);
+      if (it == index_.end()) return;
+      const std::uint64_t from = std::max(next, it->second.deleted_to + 1);
+      for (const pending_run& run : it->second.pending) {
+        if (run.last >= from && run.first <= to_sequence_nr) {
+          unloaded = segments_.at(run.segment);
+          break;
+        }
+      }
+    }
+    if (unloaded == nullptr) break;
+    load_segment(unloaded);
+  }
   while (remaining > 0 && next <= to_sequence_nr) {
     batch.clear();
     batch_segments.clear();
@@ -271,9 +292,14 @@ void file_journal::zero_ahead(std::uint64_t group_end) {
 void file_journal::rotate_if_full() {
   if (active_ && active_->size < options_.segment_size) return;
   auto next = create_segment(active_ ? active_->number + 1 : 1);
-  std::unique_lock lock(index_mutex_);
-  segments_.emplace(next->number, next);
-  active_ = std::move(next);
+  std::shared_ptr<segment> sealed;
+  {
+    std::unique_lock lock(index_mutex_);
+    segments_.emplace(next->number, next);
+    sealed = std::exchange(active_, std::move(next));
+  }
+  // Only after the next segment exists: the newest is always scanned.
+  if (sealed != nullptr) write_summary(*sealed);
 }
 
 storage_status file_journal::fail_write(std::uint64_t good_size, int error, std::string_view action,
@@ -400,6 +426,8 @@ void file_journal::apply_group(std::span<write_request> group, std::span<storage
         }
         id.highest = request.last_sequence_nr;
         summary.max_event = request.last_sequence_nr;
+        if (summary.first_event == 0) summary.first_event = request.first_sequence_nr;
+        summary.event_count += request.record_sizes.size();
       } else {
         std::uint64_t to = request.first_sequence_nr;
         id.deleted_to = to;
@@ -407,6 +435,8 @@ void file_journal::apply_group(std::span<write_request> group, std::span<storage
             id.entries.begin(), id.entries.end(), to,
             [](std::uint64_t seq, const index_entry& e) { return seq < e.sequence_nr; });
         id.entries.erase(id.entries.begin(), keep);
+        std::erase_if(id.pending, [to](const pending_run& r) { return r.last <= to; });
+        for (pending_run& r : id.pending) r.first = std::max(r.first, to + 1);
         summary.max_deletion = to;
         offset += request.encoded.size();
         deleted = true;
@@ -441,6 +471,7 @@ void file_journal::reclaim_segments() {
         warn(fmt::format("journal {}: cannot remove fully deleted segment {}: {}",
                          directory_.string(), seg->path.filename().string(), errno_text(errno)));
       }
+      (void)::unlink((directory_ / summary_file_name(seg->number)).c_str());  // open removes an orphan too
     }
     sync_directory(directory_, !options_.unsafe_no_sync);
   } catch (const storage_error& error) {

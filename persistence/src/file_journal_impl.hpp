@@ -1,7 +1,8 @@
 #pragma once
 
-// The segment-file journal (see file_journal.cpp for the write protocol and
-// file_journal_recovery.cpp for open/recovery).
+// The segment-file journal (see file_journal.cpp for the write protocol,
+// file_journal_recovery.cpp for open/recovery and file_journal_summary.cpp
+// for the summaries that let open skip sealed segments).
 
 #include <weft/persistence/file_journal.hpp>
 
@@ -13,6 +14,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -32,24 +34,44 @@ template <class Value>
 using string_map = std::unordered_map<std::string, Value, string_hash, std::equal_to<>>;
 
 std::string segment_file_name(std::uint32_t number);
+std::string summary_file_name(std::uint32_t number);
 
 struct segment {
   std::uint32_t number = 0;
   std::filesystem::path path;
   unique_fd fd;
-  std::uint64_t size = 0;  // end of the last valid record; writer thread only
+  // End of the last valid record. Writer thread only, except that readers
+  // may use it for a sealed segment (never written again).
+  std::uint64_t size = 0;
   // The file holds only zeros from `size` up to here (its length, or less
   // after a failed write); writer thread only.
   std::uint64_t zeroed_to = 0;
 
-  // What each persistence id has in this segment; the segment can be removed
-  // once all of it is deleted and superseded (see reclaim_segments).
+  // What each persistence id has in this segment: the segment can be removed
+  // once all of it is deleted and superseded (see reclaim_segments), and a
+  // sealed segment's summary file lets open() skip scanning it.
   struct id_summary {
     std::uint64_t max_event = 0;
     std::uint64_t max_deletion = 0;
+    std::uint64_t first_event = 0;  // 0: no events here
+    std::uint64_t event_count = 0;
   };
-  string_map<id_summary> summary;  // writer thread only
+  string_map<id_summary> summary;  // writer thread only (and open)
+
+  // False for a sealed segment known from its summary file whose records
+  // are not in the index yet (see file_journal::load_segment).
+  bool loaded = true;    // under the journal's index_mutex_
+  std::mutex load_mutex;  // serializes loaders of this segment
 };
+
+// The parsed summary file of a sealed segment.
+struct segment_summary {
+  std::uint64_t size = 0;  // end of the segment's last record
+  std::vector<std::pair<std::string, segment::id_summary>> ids;
+};
+bytes encode_summary(std::uint32_t number, std::uint64_t size, const string_map<segment::id_summary>& ids);
+// False if data is not a valid summary of segment `number`.
+bool decode_summary(std::span<const std::byte> data, std::uint32_t number, segment_summary& out);
 
 struct index_entry {
   std::uint64_t sequence_nr;
@@ -58,8 +80,18 @@ struct index_entry {
   std::uint32_t size;
 };
 
+// Live events of an id in a sealed segment whose records are not loaded.
+struct pending_run {
+  std::uint32_t segment;
+  std::uint64_t first;  // raised by deletions
+  std::uint64_t last;
+};
+
 struct id_index {
-  std::vector<index_entry> entries;  // live events, ascending sequence numbers
+  // Live events, ascending sequence numbers; together with `pending` (runs
+  // in segments not loaded yet, ascending) every live event, each once.
+  std::vector<index_entry> entries;
+  std::vector<pending_run> pending;
   std::uint64_t highest = 0;
   std::uint64_t deleted_to = 0;
 };
@@ -97,6 +129,7 @@ class file_journal final : public journal {
   void lock_directory();
   void recover();
   void scan_segment(segment& seg, bool is_last);
+  bool use_summary(segment& seg);
   void finish_recovery();
   void warn(std::string_view message) const;
 
@@ -110,6 +143,12 @@ class file_journal final : public journal {
   void apply_group(std::span<write_request> group, std::span<storage_status> results,
                    std::uint64_t start_offset);
   void reclaim_segments();
+  // Best effort: a missing or invalid summary only means open() scans.
+  void write_summary(const segment& seg);
+
+  // -- any thread --
+  // Reads a not yet loaded sealed segment and adds its events to the index.
+  void load_segment(const std::shared_ptr<segment>& seg);
 
   void submit(write_request& request);
 

@@ -6,12 +6,17 @@
 //    same segments.
 // 2. Remove NNNNNNNN.log.tmp leftovers: a segment creation interrupted
 //    before its rename, which never held an acknowledged event.
-// 3. Open the segments in number order and check each header. Segments only
-//    appear by rename after their header is synced, so a bad header is never
-//    a torn write and is always refused.
-// 4. Scan every record sequentially (1 MiB reads), verifying its CRC,
-//    building the per-id index and the per-segment summaries, and checking
-//    that each id's sequence numbers ascend.
+// 3. Open the segments in number order. A sealed segment (any but the
+//    newest) with a valid summary file is not read: its summary gives each
+//    id's highest number, deletions and a pending run of events, loaded
+//    when a read needs them (file_journal_summary.cpp). Every other
+//    segment's header is checked: segments only appear by rename after
+//    their header is synced, so a bad header is never a torn write and is
+//    always refused.
+// 4. Scan those segments' records sequentially (1 MiB reads), verifying
+//    each CRC, building the per-id index and the per-segment summaries, and
+//    checking that each id's sequence numbers ascend; a scanned sealed
+//    segment gets its summary file written.
 // 5. At the first record that does not verify, decide middle or tail:
 //    - damage followed by any valid record (searched byte by byte in the
 //      rest of the segment) or by later segments cannot come from a write
@@ -21,8 +26,9 @@
 //      cut off (ftruncate to the end of the last good record, fdatasync).
 //    Appends are only acknowledged after their sync, so a torn tail only
 //    ever holds unacknowledged events.
-// 6. Drop index entries covered by deletion marks and check that each id's
-//    live events are consecutive.
+// 6. Drop index entries and pending runs covered by deletion marks and
+//    check that each id's live events, indexed or pending, are consecutive
+//    in segment order.
 // 7. The newest segment becomes the active one (or 00000001.log is created);
 //    then the writer thread starts.
 
@@ -92,6 +98,7 @@ void file_journal::lock_directory() {
 void file_journal::recover() {
   std::vector<std::uint32_t> numbers;
   bool removed = false;
+  std::vector<std::filesystem::path> summaries;
   for (const auto& entry : std::filesystem::directory_iterator(directory_)) {
     std::string name = entry.path().filename().string();
     std::uint32_t number = 0;
@@ -100,19 +107,38 @@ void file_journal::recover() {
       warn(fmt::format("journal {}: removed {} left by an interrupted segment creation",
                        directory_.string(), name));
       removed = true;
+    } else if (name.ends_with(".sum.tmp")) {
+      std::filesystem::remove(entry.path());  // a summary is only a cache
+    } else if (name.ends_with(".sum")) {
+      summaries.push_back(entry.path());
     } else if (parse_segment_name(name, number)) {
       numbers.push_back(number);
     }
   }
   if (removed) sync_directory(directory_, !options_.unsafe_no_sync);
   std::sort(numbers.begin(), numbers.end());
+  // A summary whose segment was reclaimed (its unlink survived a crash, the
+  // summary's did not) is removed.
+  for (const auto& path : summaries) {
+    std::string stem = path.stem().string() + ".log";
+    std::uint32_t number = 0;
+    if (!parse_segment_name(stem, number) || !std::binary_search(numbers.begin(), numbers.end(), number)) {
+      std::error_code ignored;
+      std::filesystem::remove(path, ignored);
+    }
+  }
 
   for (std::size_t i = 0; i < numbers.size(); ++i) {
     auto seg = std::make_shared<segment>();
     seg->number = numbers[i];
     seg->path = directory_ / segment_file_name(numbers[i]);
     seg->fd = open_file(seg->path, O_RDWR);
-    scan_segment(*seg, i + 1 == numbers.size());
+    const bool is_last = i + 1 == numbers.size();
+    // The newest segment is always scanned: a crash may have torn it.
+    if (is_last || !use_summary(*seg)) {
+      scan_segment(*seg, is_last);
+      if (!is_last) write_summary(*seg);
+    }
     segments_.emplace(seg->number, seg);
   }
   finish_recovery();
@@ -170,6 +196,8 @@ void file_journal::scan_segment(segment& seg, bool is_last) {
                               static_cast<std::uint32_t>(record.size)});
         id.highest = std::max(id.highest, record.sequence_nr);
         last_summary->max_event = std::max(last_summary->max_event, record.sequence_nr);
+        if (last_summary->first_event == 0) last_summary->first_event = record.sequence_nr;
+        ++last_summary->event_count;
       } else {
         id.deleted_to = std::max(id.deleted_to, record.sequence_nr);
         id.highest = std::max(id.highest, record.sequence_nr);
@@ -224,21 +252,42 @@ void file_journal::scan_segment(segment& seg, bool is_last) {
 }
 
 void file_journal::finish_recovery() {
+  struct range {
+    std::uint32_t segment;
+    std::uint64_t first;
+    std::uint64_t last;
+    std::uint64_t offset;  // of the first event, when it is indexed
+  };
+  std::vector<range> ranges;
   for (auto& [name, id] : index_) {
     auto keep = std::upper_bound(
         id.entries.begin(), id.entries.end(), id.deleted_to,
         [](std::uint64_t seq, const index_entry& e) { return seq < e.sequence_nr; });
     id.entries.erase(id.entries.begin(), keep);
-    for (std::size_t i = 1; i < id.entries.size(); ++i) {
-      if (id.entries[i].sequence_nr != id.entries[i - 1].sequence_nr + 1) {
+    std::erase_if(id.pending, [&](const pending_run& r) { return r.last <= id.deleted_to; });
+    for (pending_run& r : id.pending) r.first = std::max(r.first, id.deleted_to + 1);
+    // The live events, from the scanned segments and the summarized ones,
+    // must follow each other with no gap, in segment order.
+    ranges.clear();
+    for (const pending_run& r : id.pending) ranges.push_back({r.segment, r.first, r.last, 0});
+    for (const index_entry& e : id.entries) {
+      if (!ranges.empty() && ranges.back().offset != 0 && ranges.back().segment == e.segment &&
+          ranges.back().last + 1 == e.sequence_nr) {
+        ranges.back().last = e.sequence_nr;
+      } else {
+        ranges.push_back({e.segment, e.sequence_nr, e.sequence_nr, e.offset});
+      }
+    }
+    std::sort(ranges.begin(), ranges.end(),
+              [](const range& a, const range& b) { return a.segment != b.segment ? a.segment < b.segment : a.first < b.first; });
+    for (std::size_t i = 1; i < ranges.size(); ++i) {
+      if (ranges[i].first != ranges[i - 1].last + 1) {
         throw corrupt(fmt::format(
-            "journal {}: persistence id {} is missing events {}..{} (segment {} offset {} "
-            "follows segment {} offset {}); a segment file was removed or replaced; refusing "
-            "to recover",
-            directory_.string(), name, id.entries[i - 1].sequence_nr + 1,
-            id.entries[i].sequence_nr - 1, segment_file_name(id.entries[i].segment),
-            id.entries[i].offset, segment_file_name(id.entries[i - 1].segment),
-            id.entries[i - 1].offset));
+            "journal {}: persistence id {} has events {}..{} in segment {} followed by events from {} in "
+            "segment {}; a segment file was removed, replaced or copied in from another journal; refusing to "
+            "recover",
+            directory_.string(), name, ranges[i - 1].first, ranges[i - 1].last,
+            segment_file_name(ranges[i - 1].segment), ranges[i].first, segment_file_name(ranges[i].segment)));
       }
     }
     id.entries.shrink_to_fit();

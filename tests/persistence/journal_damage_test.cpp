@@ -141,20 +141,50 @@ TEST_CASE("damage followed by a valid record is refused even with truncate_corru
   CHECK(read_file(dir / "00000001.log") == damaged);  // nothing was truncated
 }
 
-TEST_CASE("damage in a segment that is not the newest is refused") {
-  temp_dir dir;
-  journal_options options = quiet(true);
+namespace {
+// Events a:1..4 and b:1 in 64-byte segments (so several), then the last
+// byte of segment 1's last record (event a:2's payload) flipped.
+journal_options small_segments_with_damage(const std::filesystem::path& dir) {
+  journal_options options = quiet(false);
   options.segment_size = 64;
   {
-    auto j = open_file_journal(dir.path(), options);
+    auto j = open_file_journal(dir, options);
     for (std::uint64_t seq = 1; seq <= 4; ++seq) j->append("a", text_event(seq, "x"));
+    j->append("b", text_event(1, "elsewhere"));
   }
+  REQUIRE(std::filesystem::exists(dir / "00000001.sum"));
   std::string first = read_file(dir / "00000001.log");
-  first.back() = static_cast<char>(first.back() ^ 1);
+  const std::size_t last_byte = segment_end(dir / "00000001.log") - 1;
+  first[last_byte] = static_cast<char>(first[last_byte] ^ 1);
   write_file(dir / "00000001.log", first);
+  return options;
+}
+}  // namespace
+
+TEST_CASE("damage in a segment that is not the newest is refused") {
+  temp_dir dir;
+  small_segments_with_damage(dir.path());
+  // Without its summary the segment is scanned at open, and refused there.
+  std::filesystem::remove(dir / "00000001.sum");
   std::string error = open_error(dir.path(), true);
-  CHECK(error.find("journal segment 00000001.log") == 0);
+  CHECK(error.find("journal segment 00000001.log: checksum mismatch") == 0);
   CHECK(error.find("later segments follow") != std::string::npos);
+}
+
+TEST_CASE("damage in a summarized segment is refused when its events are read, and never applied") {
+  temp_dir dir;
+  const journal_options options = small_segments_with_damage(dir.path());
+  auto j = open_file_journal(dir.path(), options);  // the summary stands in for the scan
+  CHECK(j->highest_sequence_nr("a") == 4);
+  CHECK(j->read_all("b").size() == 1);             // its segment is whole
+  CHECK(j->read_all("a", 3).size() == 2);           // nor is that of events 3 and 4
+  try {
+    (void)j->read_all("a");
+    FAIL("a damaged record was read");
+  } catch (const storage_error& e) {
+    CHECK(e.code() == storage_errc::corrupt);
+    CHECK(std::string(e.what()).find("journal segment 00000001.log") == 0);
+  }
 }
 
 TEST_CASE("a segment with a damaged header is refused") {
