@@ -11,8 +11,9 @@
 // segment, whatever the history; a persistent actor recovering from a
 // snapshot then loads only the segments that hold events after it.
 //
-// load_segment() brings a pending segment in when a read needs it: it scans
-// the file with no lock held (a sealed segment never changes), then, under
+// load_segment() brings a pending segment in when a read needs it: it checks
+// the header and scans the records with no lock held (a sealed segment
+// never changes), then, under
 // the index's exclusive lock, merges each id's events into its entries and
 // drops the run. It checks that the scan found exactly the events the
 // summary promised, and reads verify every record again, so a segment
@@ -171,6 +172,14 @@ void file_journal::load_segment(const std::shared_ptr<segment>& seg) {
     if (seg->loaded) return;
   }
   const std::string name = seg->path.filename().string();
+  std::array<std::byte, segment_header_size> header{};
+  if (read_at(seg->fd.get(), header, 0, seg->path) != header.size() || !segment_header_valid(header)) {
+    throw corrupt(fmt::format(
+        "journal segment {}: invalid segment header, in a sealed segment its summary said was whole; the file "
+        "was changed after it was written. Restore the journal from a backup, or inspect it with "
+        "weft-journal-dump",
+        name));
+  }
   string_map<std::vector<index_entry>> found;
   record_scanner scanner(
       [&](std::uint64_t offset, std::span<std::byte> out) { return read_at(seg->fd.get(), out, offset, seg->path); },

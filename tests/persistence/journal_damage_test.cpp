@@ -142,6 +142,18 @@ TEST_CASE("damage followed by a valid record is refused even with truncate_corru
 }
 
 namespace {
+// The message of the corrupt error that reading all of `id` must fail with.
+std::string read_error(journal& j, const std::string& id) {
+  try {
+    (void)j.read_all(id);
+  } catch (const storage_error& e) {
+    CHECK(e.code() == storage_errc::corrupt);
+    return e.what();
+  }
+  FAIL("damaged records were read");
+  return {};
+}
+
 // Events a:1..4 and b:1 in 64-byte segments (so several), then the last
 // byte of segment 1's last record (event a:2's payload) flipped.
 journal_options small_segments_with_damage(const std::filesystem::path& dir) {
@@ -178,13 +190,22 @@ TEST_CASE("damage in a summarized segment is refused when its events are read, a
   CHECK(j->highest_sequence_nr("a") == 4);
   CHECK(j->read_all("b").size() == 1);             // its segment is whole
   CHECK(j->read_all("a", 3).size() == 2);           // nor is that of events 3 and 4
-  try {
-    (void)j->read_all("a");
-    FAIL("a damaged record was read");
-  } catch (const storage_error& e) {
-    CHECK(e.code() == storage_errc::corrupt);
-    CHECK(std::string(e.what()).find("journal segment 00000001.log") == 0);
+  CHECK(read_error(*j, "a").find("journal segment 00000001.log: checksum mismatch") == 0);
+}
+
+TEST_CASE("a summarized segment with a damaged header is refused when its events are read") {
+  temp_dir dir;
+  journal_options options = quiet(false);
+  options.segment_size = 64;
+  {
+    auto j = open_file_journal(dir.path(), options);
+    for (std::uint64_t seq = 1; seq <= 4; ++seq) j->append("a", text_event(seq, "x"));
   }
+  std::string first = read_file(dir / "00000001.log");
+  first[3] = 'x';  // in the magic
+  write_file(dir / "00000001.log", first);
+  auto j = open_file_journal(dir.path(), options);
+  CHECK(read_error(*j, "a").find("journal segment 00000001.log: invalid segment header") == 0);
 }
 
 TEST_CASE("a segment with a damaged header is refused") {
