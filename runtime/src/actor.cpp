@@ -230,19 +230,48 @@ void cell::suspend(std::chrono::steady_clock::time_point deadline, bool has_dead
     return;
   }
   if (unread(state_.load(std::memory_order_acquire)) > pulled_) return;
-  std::uint64_t timer = 0;
-  if (has_deadline) {
-    timer = rt->timers_.start(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                  deadline - std::chrono::steady_clock::now()),
-                              std::chrono::nanoseconds::zero(), pid_of(this), nullptr);
-  }
+  if (has_deadline) arm_wake_timer(deadline);
   worker* w = current_worker(rt);
   fiber* self = current_fiber();
   fiber* next = w->take_carrier();
   w->switches_.fetch_add(1, std::memory_order_relaxed);
   switch_to(self, next, &park_hook, this);
   status.store(actor_status::running, std::memory_order_relaxed);
-  if (timer != 0) rt->timers_.cancel(timer);
+}
+
+// The wake timer outlives the wait that armed it. A socket read with a
+// 10-minute idle deadline used to start a timer before it slept and cancel
+// it after it woke: two trips through the timer service's mutex per line,
+// shared by every worker (in weft-echo perf showed waits on that mutex).
+// Now the timer stays filed when the wait ends, and the next timed wait
+// reuses it if it is due at or shortly before the new deadline ("shortly":
+// within an eighth of the new wait's length). The worst it does is fire
+// early: the actor wakes, sees its condition unmet and its deadline not
+// reached, and waits again, this time arming a new timer. So a run of reads
+// with a 10-minute deadline costs one timer every 75 s, not two operations
+// per read. A timer that fires while the actor is not waiting leaves a
+// wake signal that the next pull discards. Owner only.
+void cell::arm_wake_timer(std::chrono::steady_clock::time_point deadline) {
+  const auto now = std::chrono::steady_clock::now();
+  const std::int64_t want = deadline.time_since_epoch().count();
+  if (wake_timer_ != 0) {
+    const std::int64_t slack = std::max<std::int64_t>(0, (want - now.time_since_epoch().count()) / 8);
+    if (wake_timer_due_ <= now.time_since_epoch().count()) {
+      // Fired, or about to: its wake signal may still come (harmless).
+      wake_timer_ = 0;
+    } else if (wake_timer_due_ <= want && want - wake_timer_due_ <= slack) {
+      return;
+    } else {
+      rt->timers_.cancel(std::exchange(wake_timer_, 0));
+    }
+  }
+  wake_timer_ = rt->timers_.start(std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now),
+                                  std::chrono::nanoseconds::zero(), pid_of(this), nullptr);
+  wake_timer_due_ = want;
+}
+
+void cell::drop_wake_timer() {
+  if (wake_timer_ != 0) rt->timers_.cancel(std::exchange(wake_timer_, 0));
 }
 
 void cell::yield_now() {
@@ -475,6 +504,7 @@ void terminate(cell* c, exit_reason reason) {
   c->behavior_ = behavior();
   c->pending_behavior_.reset();
   c->body_.reset();
+  c->drop_wake_timer();
   c->rt->release_name(c);
   const exit_reason link_reason =
       reason.code() == exit_reason::kind::kill ? exit_reason::killed() : reason;

@@ -238,8 +238,14 @@ class cell : public cell_header {
   bool absorb_pending();
   // Waits for new input or the deadline; false if the deadline passed.
   bool await_input(std::chrono::steady_clock::time_point deadline, bool has_deadline);
-  // Suspends the actor until it is scheduled again (fiber or thread).
+  // Suspends the actor until it is scheduled again (fiber or thread). With a
+  // deadline it may also return early (a stale wake timer, see
+  // arm_wake_timer): every caller loops until its condition or deadline.
   void suspend(std::chrono::steady_clock::time_point deadline, bool has_deadline);
+  // Makes sure a wake timer fires at or a little before `deadline`.
+  void arm_wake_timer(std::chrono::steady_clock::time_point deadline);
+  // Cancels a pending wake timer (on exit: it holds a reference to us).
+  void drop_wake_timer();
   // Lets the other runnable actors go first (budget exhausted, or asked).
   void yield_now();
 
@@ -283,6 +289,10 @@ class cell : public cell_header {
   bool trap_exit_ = false;
   bool exiting_ = false;
   bool thread_bound_;
+  // The wake timer of the last timed wait, kept across waits (actor.cpp,
+  // arm_wake_timer): its id (0: none) and due time in steady_clock ns.
+  std::uint64_t wake_timer_ = 0;
+  std::int64_t wake_timer_due_ = 0;
   bool defer_exit_ = false;        // inside blocking(): exits wait for it
   std::unique_ptr<exit_reason> deferred_exit_;
   std::unique_ptr<thread_parker> parker_;  // thread-bound only

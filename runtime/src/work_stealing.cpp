@@ -31,8 +31,9 @@
 // runtime's eventfd and every armed socket, with the next timer deadline as
 // its timeout: timers fire and socket readiness resumes the waiting fibers
 // with no thread of their own and no thread hop (the driver delivers the
-// wake and runs the woken actor itself). The others wait on a condvar. So
-// that I/O is not starved while every worker is busy, find_work also looks
+// wake and runs the woken actor itself; it is still on the idle list while
+// it harvests, so the wake-up it triggers goes to another idle worker, never
+// to itself). The others wait on a condvar. So that I/O is not starved while every worker is busy, find_work also looks
 // at the poller without blocking every 61st pick, as it fires timers.
 
 #include "cell.hpp"
@@ -314,8 +315,13 @@ void worker::unpark() {
     std::lock_guard lock(park_mutex_);
     notified_ = true;
     driver = is_driver_;
-    park_cv_.notify_one();
   }
+  // Notified after the unlock: a waiter woken while we still held the mutex
+  // would wake only to sleep again on it (perf showed that second futex
+  // wait as the commonest lock wait in weft-echo). The flag was set under
+  // the mutex, so the waiter's predicate cannot miss it; workers live as
+  // long as the runtime, so the condvar outlives this call.
+  park_cv_.notify_one();
   if (driver) {
     const std::uint64_t one = 1;
     [[maybe_unused]] auto r = ::write(rt_->event_fd_, &one, sizeof one);
@@ -386,12 +392,22 @@ void runtime_impl::notify_work() {
 }
 
 void runtime_impl::wake_one_idle() {
+  // The driver makes actors runnable from inside park(), while it is still
+  // on the idle list (poller::harvest delivering readiness): it must not
+  // pick itself. Waking itself cost an eventfd write and a wasted
+  // epoll_wait per harvest, and left the other idle worker asleep.
+  worker* self = current_worker(this);
   worker* w = nullptr;
   {
     std::lock_guard lock(idle_mutex_);
-    if (idle_.empty()) return;
-    w = idle_.back();
-    idle_.pop_back();
+    for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+      if (*it != self) {
+        w = *it;
+        idle_.erase(std::next(it).base());
+        break;
+      }
+    }
+    if (w == nullptr) return;
     idle_count_.fetch_sub(1, std::memory_order_seq_cst);
   }
   w->unpark();

@@ -75,3 +75,57 @@ TEST_CASE("a million pending timers do not stop messages from flowing") {
   for (auto& t : timers) REQUIRE(rt.cancel_timer(t));
   CHECK(rt.stats().timers_pending == 0);
 }
+
+// An actor's wake timer outlives the wait that armed it and is reused by the
+// next timed wait when due shortly before its deadline (actor.cpp,
+// arm_wake_timer). That must never end a wait early, never hold a shorter
+// wait up to the old timer's time, and never outlive the actor.
+TEST_CASE("a timed wait is never cut short or held up by the wake timer of an earlier wait") {
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  weft::pid report = me.self();
+  struct result {
+    std::int64_t reused_wait_us;
+    bool reused_timed_out;
+    std::int64_t short_wait_us;
+    bool short_timed_out;
+  };
+  weft::pid waiter = rt.spawn([report](weft::context& self) {
+    using clock = std::chrono::steady_clock;
+    auto us_since = [](clock::time_point t) {
+      return std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - t).count();
+    };
+    // Served at once; its 100 ms timer stays filed.
+    self.send(report, 1);
+    REQUIRE(self.receive_for<tick>(100ms).has_value());
+    // A deadline 5 ms past that timer's: reuses it, so it is woken about
+    // 5 ms early, and must still wait its full 105 ms.
+    auto start = clock::now();
+    const bool reused = !self.receive_for<tick>(105ms).has_value();
+    const auto reused_us = us_since(start);
+    // Served at once; leaves a 10 s timer filed.
+    self.send(report, 2);
+    REQUIRE(self.receive_for<tick>(10s).has_value());
+    // A far shorter deadline than the filed timer's: needs one of its own.
+    start = clock::now();
+    const bool short_one = !self.receive_for<tick>(20ms).has_value();
+    const auto short_us = us_since(start);
+    self.send(report, result{reused_us, reused, short_us, short_one});
+    // Leaves a 10 s timer filed as the actor exits.
+    REQUIRE(self.receive_for<tick>(10s).has_value());
+  });
+  REQUIRE(me->receive<int>() == 1);
+  rt.send(waiter, tick{1});
+  REQUIRE(me->receive<int>() == 2);
+  rt.send(waiter, tick{2});
+  const result r = me->receive<result>();
+  CHECK(r.reused_timed_out);
+  CHECK(r.reused_wait_us >= 105'000);
+  CHECK(r.short_timed_out);
+  CHECK(r.short_wait_us >= 20'000);
+  CHECK(r.short_wait_us < 5'000'000);  // not held up to the 10 s timer
+  // The exit cancels the wake timer it still had filed.
+  rt.send(waiter, tick{3});
+  REQUIRE(eventually([&] { return rt.live_actors() == 0; }));
+  CHECK(rt.stats().timers_pending == 0);
+}

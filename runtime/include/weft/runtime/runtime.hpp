@@ -58,6 +58,10 @@ struct worker_stats {
 struct runtime_stats {
   std::size_t live_actors = 0;
   std::uint64_t spawned = 0;
+  // User timers (send_after, send_interval) plus the wake timers of timed
+  // waits. An actor keeps its last wait's wake timer filed after the wait
+  // ends, for the next timed wait to reuse, until it fires or the actor
+  // exits: so an actor now idle in an untimed receive may still count here.
   std::size_t timers_pending = 0;
   std::size_t global_queue_length = 0;
   // Fibers that exist right now: each worker's carrier (plus a spare),
