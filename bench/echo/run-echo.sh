@@ -6,7 +6,7 @@
 #   bench/echo/run-echo.sh [smoke] [reps=3] [conns=100,1000] [duration=5]
 #       [warmup=2] [rate=R1,R2... | rate_fraction=0.25,0.5] [depth=1]
 #       [line_bytes=64] [impls=weft,c,erlang] [loadgen_threads=1]
-#       [c_threads=1] [weft_workers=0] [max_other=25] [retries=2] [quiet_wait=60] [nice=0]
+#       [c_threads=1] [weft_workers=c_threads] [max_other=25] [retries=2] [quiet_wait=60] [nice=0]
 #       [build=DIR] [weft_build=DIR] [jobs=1] [out=FILE]
 #
 #   Prebuilt binaries instead of building: WEFT_ECHO=path C_ECHO=path
@@ -72,7 +72,7 @@ line_bytes=64
 impls="weft,c,erlang"
 loadgen_threads=1
 c_threads=1
-weft_workers=0  # 0: weft-echo's default, one worker per core
+weft_workers=""  # default: c_threads, so both servers get the same threads (0: one per core)
 max_other=25
 retries=2
 quiet_wait=60
@@ -143,6 +143,11 @@ if ((smoke)); then
   retries=0  # smoke checks correctness; noise does not matter
   quiet_wait=0
 fi
+# The same number of server threads for weft-echo as for the C floor unless
+# asked otherwise: on a machine with few CPUs, shared with the load
+# generator, a second server thread takes CPU from the generator, and the
+# comparison would then measure thread counts, not servers.
+weft_workers="${weft_workers:-$c_threads}"
 IFS=',' read -r -a impl_list <<<"$impls"
 IFS=',' read -r -a conn_counts <<<"$conns_list"
 for impl in "${impl_list[@]}"; do
@@ -386,6 +391,8 @@ done
 # -- step 4: report -------------------------------------------------------------------
 
 say "raw results: $out"
+echo "Server threads: weft-echo $( ((weft_workers > 0)) && echo "$weft_workers worker(s)" || echo "one worker per CPU"), C server $c_threads thread(s), load generator $loadgen_threads thread(s)."
+echo
 python3 - "$out" <<'EOF'
 import json, statistics, sys
 
