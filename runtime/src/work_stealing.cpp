@@ -33,8 +33,9 @@
 // with no thread of their own and no thread hop (the driver delivers the
 // wake and runs the woken actor itself; it is still on the idle list while
 // it harvests, so the wake-up it triggers goes to another idle worker, never
-// to itself). The others wait on a condvar. So that I/O is not starved while every worker is busy, find_work also looks
-// at the poller without blocking every 61st pick, as it fires timers.
+// to itself). The others wait on a condvar. So that I/O is not starved
+// while every worker is busy, find_work also looks at the poller without
+// blocking every 61st pick, as it fires timers.
 
 #include "cell.hpp"
 #include "runtime_impl.hpp"
