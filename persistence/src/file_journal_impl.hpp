@@ -56,7 +56,9 @@ struct segment {
     std::uint64_t first_event = 0;  // 0: no events here
     std::uint64_t event_count = 0;
   };
-  string_map<id_summary> summary;  // writer thread only (and open)
+  // Written by open and, for the active segment only, the writer thread;
+  // a sealed segment's is never written again, so loaders read it freely.
+  string_map<id_summary> summary;
 
   // False for a sealed segment known from its summary file whose records
   // are not in the index yet (see file_journal::load_segment).

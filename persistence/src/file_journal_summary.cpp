@@ -13,13 +13,12 @@
 //
 // load_segment() brings a pending segment in when a read needs it: it checks
 // the header and scans the records with no lock held (a sealed segment
-// never changes), then, under
-// the index's exclusive lock, merges each id's events into its entries and
-// drops the run. It checks that the scan found exactly the events the
-// summary promised, and reads verify every record again, so a segment
-// changed behind the journal's back is refused (storage_errc::corrupt),
-// never applied; damage in a sealed segment is found when its events are
-// read rather than at open.
+// never changes), checks that it found exactly the events the summary
+// promised, and then, under the index's exclusive lock, merges each id's
+// live events into its entries and drops the run. Reads verify every record
+// again, so a segment changed behind the journal's back is refused
+// (storage_errc::corrupt), never applied; damage in a sealed segment is
+// found when its events are read rather than at open.
 //
 // A summary is a cache: it is written with no sync, and one that is missing,
 // torn, or for another segment (checked: number, size, CRC) only means the
@@ -200,38 +199,49 @@ void file_journal::load_segment(const std::shared_ptr<segment>& seg) {
     if (it == found.end()) it = found.try_emplace(std::string(record.persistence_id)).first;
     it->second.push_back({record.sequence_nr, scanner.offset(), seg->number, static_cast<std::uint32_t>(record.size)});
   }
-  std::unique_lock lock(index_mutex_);
-  for (auto& [id_name, id] : index_) {
-    auto run = std::find_if(id.pending.begin(), id.pending.end(),
-                            [&](const pending_run& r) { return r.segment == seg->number; });
-    if (run == id.pending.end()) continue;  // nothing of it there, or all of it deleted since
+  // Before touching the index: the scan must have found exactly what the
+  // summary promised, id by id (ascending, consecutive, the same first and
+  // last event), and no id it did not list.
+  std::size_t listed = 0;
+  for (const auto& [id_name, promised] : seg->summary) {
+    if (promised.event_count == 0) continue;
+    ++listed;
     auto f = found.find(id_name);
-    std::vector<index_entry> events;
-    if (f != found.end()) {
-      std::vector<index_entry>& all = f->second;
-      if (!all.empty() && all.front().sequence_nr >= run->first && all.back().sequence_nr <= run->last) {
-        events = std::move(all);  // the usual case: nothing of it deleted
-      } else {
-        for (const index_entry& e : all) {
-          if (e.sequence_nr >= run->first && e.sequence_nr <= run->last) events.push_back(e);
-        }
-      }
+    bool as_promised = f != found.end() && f->second.size() == promised.event_count &&
+                       f->second.front().sequence_nr == promised.first_event &&
+                       f->second.back().sequence_nr == promised.max_event;
+    for (std::size_t i = 1; as_promised && i < f->second.size(); ++i) {
+      as_promised = f->second[i].sequence_nr == f->second[i - 1].sequence_nr + 1;
     }
-    const bool whole = events.size() == run->last - run->first + 1 && events.front().sequence_nr == run->first &&
-                       events.back().sequence_nr == run->last;
-    if (!whole) {
+    if (!as_promised) {
       throw corrupt(fmt::format(
           "journal segment {}: persistence id {} should have events {}..{} there but has {} of them; the file "
           "was changed after it was written. Inspect it with weft-journal-dump",
-          name, id_name, run->first, run->last, events.size()));
+          name, id_name, promised.first_event, promised.max_event, f == found.end() ? 0 : f->second.size()));
     }
-    if (id.entries.empty()) {
-      id.entries = std::move(events);
-    } else {
-      auto at = std::lower_bound(id.entries.begin(), id.entries.end(), run->first,
-                                 [](const index_entry& e, std::uint64_t seq) { return e.sequence_nr < seq; });
-      id.entries.insert(at, events.begin(), events.end());
-    }
+  }
+  if (found.size() != listed) {
+    throw corrupt(fmt::format(
+        "journal segment {}: holds events of a persistence id its summary does not list; the file was changed "
+        "after it was written. Inspect it with weft-journal-dump",
+        name));
+  }
+  // Only the ids this segment holds (its summary), not every id there is:
+  // the exclusive lock is held for this segment's share of the index.
+  std::unique_lock lock(index_mutex_);
+  for (auto& [id_name, events] : found) {
+    auto idx = index_.find(id_name);
+    if (idx == index_.end()) continue;
+    id_index& id = idx->second;
+    auto run = std::find_if(id.pending.begin(), id.pending.end(),
+                            [&](const pending_run& r) { return r.segment == seg->number; });
+    if (run == id.pending.end()) continue;  // all of it deleted since open
+    // The live part: deletions since open may have raised run->first.
+    const auto from = events.begin() + static_cast<std::ptrdiff_t>(run->first - events.front().sequence_nr);
+    const auto to = events.begin() + static_cast<std::ptrdiff_t>(run->last - events.front().sequence_nr) + 1;
+    auto at = std::lower_bound(id.entries.begin(), id.entries.end(), run->first,
+                               [](const index_entry& e, std::uint64_t seq) { return e.sequence_nr < seq; });
+    id.entries.insert(at, from, to);
     id.pending.erase(run);
   }
   seg->loaded = true;
