@@ -24,6 +24,14 @@
 //    events and superseded deletion marks are unlinked (directory fsynced).
 // 7. At rotation the sealed segment's summary (NNNNNNNN.sum) is written,
 //    so a later open need not scan it (file_journal_summary.cpp).
+//
+// An exception inside a group (an allocation, a throwing on_warning) never
+// leaves the writer thread; what it means depends on the step it came from:
+// in 1-2 nothing was written and the group fails; in 3-4 the group is cut
+// off as for a failed write (step 4); in 5 the records are durable but the
+// index is half updated, so the journal is marked failed and reopening it
+// recovers them; in 6 and 7 it is a warning. A completion that throws is
+// group_commit_queue's to handle (reported, the next one runs).
 
 #include "file_journal_impl.hpp"
 
@@ -302,24 +310,21 @@ void file_journal::rotate_if_full() {
   if (sealed != nullptr) write_summary(*sealed);
 }
 
-storage_status file_journal::fail_write(std::uint64_t good_size, int error, std::string_view action,
-                                        std::size_t byte_count) {
-  std::string what = fmt::format("journal segment {}: {} of {} bytes at offset {} failed: {}",
-                                 active_->path.filename().string(), action, byte_count, good_size,
-                                 errno_text(error));
+storage_status file_journal::fail_write(std::uint64_t good_size, storage_errc code, std::string what,
+                                        bool state_unknown) {
   // Cut off whatever part of the group reached the file: left in place, a
   // later successful write would follow it and recovery would see damage
   // in the middle of the segment.
   bool cleaned = ::ftruncate(active_->fd.get(), static_cast<off_t>(good_size)) == 0 &&
                  sync_data(active_->fd.get(), !options_.unsafe_no_sync) == 0;
   active_->zeroed_to = good_size;  // the zero-filled space went with the cut
-  if (!cleaned || action == "fdatasync") {
+  if (!cleaned || state_unknown) {
     failed_ = true;
     failure_ = what;
     return {storage_errc::journal_failed,
             what + "; the journal is now failed: close it and reopen to recover"};
   }
-  return {errc_for_write(error), what + "; the events were not stored"};
+  return {code, what + "; the events were not stored"};
 }
 
 void file_journal::commit_group(std::span<write_request> group, std::span<storage_status> results) {
@@ -331,6 +336,61 @@ void file_journal::commit_group(std::span<write_request> group, std::span<storag
     }
     return;
   }
+  // An exception (an allocation, a throwing on_warning) means something
+  // different at each step, so write_group records how far it got.
+  group_stage stage = group_stage::preparing;
+  std::uint64_t start = 0;
+  bool deleted = false;
+  try {
+    deleted = write_group(group, results, stage, start);
+  } catch (...) {
+    const std::string what = current_exception_text();
+    auto fail_written = [&](const storage_status& status) {
+      for (std::size_t i = 0; i < group.size(); ++i) {
+        if (results[i].ok() && !group[i].encoded.empty()) results[i] = status;
+      }
+    };
+    switch (stage) {
+      case group_stage::preparing:  // nothing written; requests not yet validated fail too
+        for (auto& result : results) {
+          if (result.ok()) {
+            result = reject(storage_errc::io_error,
+                            fmt::format("journal {}: preparing the write failed ({}); the events were not stored",
+                                        directory_.string(), what));
+          }
+        }
+        break;
+      case group_stage::writing:  // cut off what may have reached the file, as for a failed write
+        fail_written(fail_write(start, storage_errc::io_error,
+                                fmt::format("journal segment {}: writing at offset {} failed ({})",
+                                            active_->path.filename().string(), start, what),
+                                false));
+        break;
+      case group_stage::publishing:  // durable, but the index is half updated
+        failed_ = true;
+        failure_ = fmt::format(
+            "journal {}: the group at offset {} of segment {} is durable but updating the index failed ({}); "
+            "reopening the journal recovers it",
+            directory_.string(), start, active_->path.filename().string(), what);
+        fail_written(reject(storage_errc::journal_failed,
+                            failure_ + "; the journal is now failed: close it and reopen to recover"));
+        break;
+    }
+    return;
+  }
+  // Step 6: the group is settled either way; reclaiming is housekeeping.
+  if (deleted) {
+    try {
+      reclaim_segments();
+    } catch (...) {
+      warn(fmt::format("journal {}: removing fully deleted segments failed ({}); open retries it", directory_.string(),
+                       current_exception_text()));
+    }
+  }
+}
+
+bool file_journal::write_group(std::span<write_request> group, std::span<storage_status> results, group_stage& stage,
+                               std::uint64_t& start) {
   // Step 1: validation against stored and earlier-in-group numbers.
   struct tentative_state {
     std::uint64_t highest;
@@ -370,7 +430,7 @@ void file_journal::commit_group(std::span<write_request> group, std::span<storag
     pieces.push_back({request.encoded.data(), request.encoded.size()});
     total += request.encoded.size();
   }
-  if (pieces.empty()) return;
+  if (pieces.empty()) return false;
 
   // Step 2: rotation.
   try {
@@ -381,11 +441,12 @@ void file_journal::commit_group(std::span<write_request> group, std::span<storag
         results[i] = reject(error.code(), error.what());
       }
     }
-    return;
+    return false;
   }
 
   // Steps 3 and 4: one write, one sync for the whole group.
-  std::uint64_t start = active_->size;
+  stage = group_stage::writing;
+  start = active_->size;
   zero_ahead(start + total);
   int error = write_all_at(active_->fd.get(), pieces, start);
   std::string_view action = "write";
@@ -394,20 +455,25 @@ void file_journal::commit_group(std::span<write_request> group, std::span<storag
     action = "fdatasync";
   }
   if (error != 0) {
-    storage_status status = fail_write(start, error, action, total);
+    storage_status status =
+        fail_write(start, errc_for_write(error),
+                   fmt::format("journal segment {}: {} of {} bytes at offset {} failed: {}",
+                               active_->path.filename().string(), action, total, start, errno_text(error)),
+                   action == "fdatasync");
     for (std::size_t i = 0; i < group.size(); ++i) {
       if (results[i].ok() && !group[i].encoded.empty()) results[i] = status;
     }
-    return;
+    return false;
   }
   active_->size = start + total;
   active_->zeroed_to = std::max(active_->zeroed_to, active_->size);
 
   // Step 5: publish to readers.
-  apply_group(group, results, start);
+  stage = group_stage::publishing;
+  return apply_group(group, results, start);
 }
 
-void file_journal::apply_group(std::span<write_request> group, std::span<storage_status> results,
+bool file_journal::apply_group(std::span<write_request> group, std::span<storage_status> results,
                                std::uint64_t start_offset) {
   bool deleted = false;
   std::uint64_t offset = start_offset;
@@ -443,7 +509,7 @@ void file_journal::apply_group(std::span<write_request> group, std::span<storage
       }
     }
   }
-  if (deleted) reclaim_segments();
+  return deleted;
 }
 
 void file_journal::reclaim_segments() {
@@ -481,12 +547,16 @@ void file_journal::reclaim_segments() {
   }
 }
 
-void file_journal::warn(std::string_view message) const {
-  if (options_.on_warning) {
-    options_.on_warning(message);
-  } else {
-    std::fprintf(stderr, "weft: %.*s\n", static_cast<int>(message.size()), message.data());
+void file_journal::warn(std::string_view message) const noexcept {
+  // Called from the writer thread, which must outlive what on_warning throws.
+  try {
+    if (options_.on_warning) {
+      options_.on_warning(message);
+      return;
+    }
+  } catch (...) {
   }
+  std::fprintf(stderr, "weft: %.*s\n", static_cast<int>(message.size()), message.data());
 }
 
 }  // namespace weft::persistence::detail

@@ -133,17 +133,23 @@ class file_journal final : public journal {
   void scan_segment(segment& seg, bool is_last);
   bool use_summary(segment& seg);
   void finish_recovery();
-  void warn(std::string_view message) const;
+  // on_warning, or stderr; what on_warning throws is dropped.
+  void warn(std::string_view message) const noexcept;
 
   // -- writer thread only --
   void commit_group(std::span<write_request> group, std::span<storage_status> results);
+  // How far a group got, which decides what an exception from it means.
+  enum class group_stage { preparing, writing, publishing };
+  // Steps 1-5; true if the group deleted something (then step 6 runs).
+  bool write_group(std::span<write_request> group, std::span<storage_status> results, group_stage& stage,
+                   std::uint64_t& start);
   std::shared_ptr<segment> create_segment(std::uint32_t number);
   void rotate_if_full();
   void zero_ahead(std::uint64_t group_end);
-  storage_status fail_write(std::uint64_t good_size, int error, std::string_view action,
-                            std::size_t byte_count);
-  void apply_group(std::span<write_request> group, std::span<storage_status> results,
-                   std::uint64_t start_offset);
+  // Cuts the active segment back to good_size; the journal fails if that
+  // does not work or if state_unknown (a failed fdatasync).
+  storage_status fail_write(std::uint64_t good_size, storage_errc code, std::string what, bool state_unknown);
+  bool apply_group(std::span<write_request> group, std::span<storage_status> results, std::uint64_t start_offset);
   void reclaim_segments();
   // Best effort: a missing or invalid summary only means open() scans.
   void write_summary(const segment& seg);

@@ -78,20 +78,26 @@ file_journal::file_journal(std::filesystem::path directory, journal_options opti
   recover();
   queue_ = std::make_unique<group_commit_queue<write_request>>(
       options_.max_group_bytes,
-      [this](std::span<write_request> group, std::span<storage_status> results) {
-        commit_group(group, results);
-      });
+      [this](std::span<write_request> group, std::span<storage_status> results) { commit_group(group, results); },
+      [this](std::string_view message) { warn(message); });
 }
 
 void file_journal::lock_directory() {
   lock_fd_ = open_file(directory_ / "LOCK", O_RDWR | O_CREAT);
-  if (::flock(lock_fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+  int result;
+  do {
+    result = ::flock(lock_fd_.get(), LOCK_EX | LOCK_NB);
+  } while (result != 0 && errno == EINTR);
+  if (result != 0) {
     int error = errno;
-    throw storage_error(
-        storage_errc::io_error,
-        fmt::format("journal {}: cannot lock {}: {}; another journal has this "
-                    "directory open; close it first",
-                    directory_.string(), (directory_ / "LOCK").string(), errno_text(error)));
+    if (error == EWOULDBLOCK) {
+      throw storage_error(storage_errc::already_open,
+                          fmt::format("journal {}: already open: another journal, in this process or another, "
+                                      "holds the lock on {}; close that one first, or open a different directory",
+                                      directory_.string(), (directory_ / "LOCK").string()));
+    }
+    throw storage_error(storage_errc::io_error, fmt::format("journal {}: cannot lock {}: {}", directory_.string(),
+                                                            (directory_ / "LOCK").string(), errno_text(error)));
   }
 }
 
@@ -210,16 +216,25 @@ void file_journal::scan_segment(segment& seg, bool is_last) {
 
     // Step 5: damage at `bad`.
     const std::uint64_t bad = scanner.offset();
-    std::string guessed = guess_persistence_id(scanner.bytes_at_offset(record_header_size + 80));
-    std::string where = fmt::format(
-        "journal segment {}: {} at offset {}{}", name, describe(outcome), bad,
-        guessed.empty() ? std::string() : fmt::format(" (persistence id {}, unverified)", guessed));
+    std::string where;
+    if (outcome == decode_outcome::stray_bytes) {
+      // The damage is where the byte is; the tail a truncation would drop
+      // still starts at the end of the last record.
+      where = fmt::format("journal segment {}: {} at offset {} (the last record ends at offset {})", name,
+                          describe(outcome), scanner.damage_offset(), bad);
+    } else {
+      std::string guessed = guess_persistence_id(scanner.bytes_at_offset(record_header_size + 80));
+      where = fmt::format("journal segment {}: {} at offset {}{}", name, describe(outcome), bad,
+                          guessed.empty() ? std::string() : fmt::format(" (persistence id {}, unverified)", guessed));
+    }
     if (!is_last) {
       throw corrupt(where +
                     "; later segments follow, so this is not a write torn by a crash; "
                     "refusing to recover. Restore the journal from a backup, or inspect "
                     "it with weft-journal-dump");
     }
+    const std::string tail = scanner.damage_offset() == bad ? fmt::format("{} bytes", size - bad)
+                                                            : fmt::format("{} bytes from offset {}", size - bad, bad);
     bytes rest(static_cast<std::size_t>(size - bad));
     read_exact_at(seg.fd.get(), rest, bad, seg.path);
     std::size_t found = 0;
@@ -233,8 +248,8 @@ void file_journal::scan_segment(segment& seg, bool is_last) {
     if (!options_.truncate_corrupt_tail) {
       throw corrupt(where + fmt::format("; refusing to recover; open with "
                                         "journal_options::truncate_corrupt_tail to drop the "
-                                        "damaged tail ({} bytes)",
-                                        size - bad));
+                                        "damaged tail ({})",
+                                        tail));
     }
     if (::ftruncate(seg.fd.get(), static_cast<off_t>(bad)) != 0 ||
         sync_data(seg.fd.get(), !options_.unsafe_no_sync) != 0) {
@@ -243,7 +258,7 @@ void file_journal::scan_segment(segment& seg, bool is_last) {
           storage_errc::io_error,
           where + fmt::format("; truncating the damaged tail failed: {}", errno_text(error)));
     }
-    warn(where + fmt::format("; truncated the damaged tail ({} bytes)", size - bad));
+    warn(where + fmt::format("; truncated the damaged tail ({})", tail));
     size = bad;
     break;
   }

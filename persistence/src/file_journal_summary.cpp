@@ -116,21 +116,23 @@ bool decode_summary(std::span<const std::byte> data, std::uint32_t number, segme
 }
 
 void file_journal::write_summary(const segment& seg) {
-  const bytes data = encode_summary(seg.number, seg.size, seg.summary);
-  const auto path = directory_ / summary_file_name(seg.number);
-  auto temporary = path;
-  temporary += ".tmp";
+  // Best effort on the writer thread too: nothing here may fail a group.
   try {
+    const bytes data = encode_summary(seg.number, seg.size, seg.summary);
+    const auto path = directory_ / summary_file_name(seg.number);
+    auto temporary = path;
+    temporary += ".tmp";
     unique_fd fd = open_file(temporary, O_WRONLY | O_CREAT | O_TRUNC);
-    const int error = write_all_at(fd.get(), data, 0);
-    if (error != 0 || ::rename(temporary.c_str(), path.c_str()) != 0) {
+    int error = write_all_at(fd.get(), data, 0);
+    if (error == 0 && ::rename(temporary.c_str(), path.c_str()) != 0) error = errno;
+    if (error != 0) {
       ::unlink(temporary.c_str());
-      warn(fmt::format("journal {}: cannot write {} ({}); the next open scans segment {} instead",
-                       directory_.string(), path.filename().string(), errno_text(error != 0 ? error : errno),
-                       seg.path.filename().string()));
+      warn(fmt::format("journal {}: cannot write {} ({}); the next open scans segment {} instead", directory_.string(),
+                       path.filename().string(), errno_text(error), seg.path.filename().string()));
     }
-  } catch (const storage_error& e) {
-    warn(e.what());
+  } catch (...) {
+    warn(fmt::format("journal {}: cannot write the summary of segment {} ({}); the next open scans it instead",
+                     directory_.string(), seg.path.filename().string(), current_exception_text()));
   }
 }
 
@@ -191,7 +193,7 @@ void file_journal::load_segment(const std::shared_ptr<segment>& seg) {
           "journal segment {}: {} at offset {}, in a sealed segment its summary said was whole; the file was "
           "changed after it was written. Stop writers, copy the directory, and inspect it with "
           "weft-journal-dump",
-          name, describe(outcome), scanner.offset()));
+          name, describe(outcome), scanner.damage_offset()));
     }
     const decoded_record& record = scanner.record();
     if (record.kind != record_kind::event) continue;

@@ -3,6 +3,7 @@
 #include "group_commit.hpp"
 
 #include <atomic>
+#include <exception>
 #include <memory>
 
 namespace weft::persistence {
@@ -49,6 +50,8 @@ std::string_view to_string(storage_errc code) noexcept {
       return "journal failed";
     case storage_errc::closed:
       return "closed";
+    case storage_errc::already_open:
+      return "already open";
   }
   return "unknown";
 }
@@ -86,6 +89,20 @@ std::size_t group_take_count(std::span<const std::size_t> queued_sizes,
     ++count;
   }
   return count;
+}
+
+std::string current_exception_text() noexcept {
+  try {
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      return e.what();
+    } catch (...) {
+      return "an exception not derived from std::exception";
+    }
+  } catch (...) {
+    return {};
+  }
 }
 
 }  // namespace detail

@@ -43,6 +43,8 @@ std::string_view describe(decode_outcome outcome) {
       return "checksum mismatch";
     case decode_outcome::bad_format:
       return "malformed record";
+    case decode_outcome::stray_bytes:
+      return "non-zero byte in the zero-filled space after the last record";
   }
   return "unknown damage";
 }
@@ -146,14 +148,14 @@ bool valid_record_after(std::span<const std::byte> data, std::size_t* found_offs
   return false;
 }
 
-record_scanner::record_scanner(read_function read, std::uint64_t file_size,
-                               std::uint64_t start_offset)
+record_scanner::record_scanner(read_function read, std::uint64_t file_size, std::uint64_t start_offset)
     : read_(std::move(read)),
       file_size_(file_size),
       offset_(start_offset),
       record_offset_(start_offset),
-      buffer_(static_cast<std::size_t>(std::min<std::uint64_t>(
-          std::uint64_t{1} << 20, std::max<std::uint64_t>(file_size, 64)))) {}
+      damage_offset_(start_offset),
+      buffer_(static_cast<std::size_t>(
+          std::min<std::uint64_t>(std::uint64_t{1} << 20, std::max<std::uint64_t>(file_size, 64)))) {}
 
 bool record_scanner::fill(std::uint64_t offset, std::size_t size) {
   if (offset >= buffer_offset_ && offset + size <= buffer_offset_ + buffer_size_) return true;
@@ -183,6 +185,7 @@ bool record_scanner::fill(std::uint64_t offset, std::size_t size) {
 
 decode_outcome record_scanner::next() {
   record_offset_ = offset_;
+  damage_offset_ = offset_;
   if (offset_ >= file_size_) return decode_outcome::incomplete;  // at_end() tells clean end
   if (!fill(offset_, static_cast<std::size_t>(
                          std::min<std::uint64_t>(record_header_size, file_size_ - offset_)))) {
@@ -207,24 +210,33 @@ decode_outcome record_scanner::next() {
     // A zero length field (or the zero start of one, at the very end) can
     // only be zero-filled space; everything after it must be zero too.
     auto length_bytes = available.first(std::min<std::size_t>(available.size(), 4));
-    zero_tail_ = !length_bytes.empty() &&
-                 std::all_of(length_bytes.begin(), length_bytes.end(), [](std::byte b) { return b == std::byte{0}; }) &&
-                 zero_from(offset_);
+    if (!length_bytes.empty() &&
+        std::all_of(length_bytes.begin(), length_bytes.end(), [](std::byte b) { return b == std::byte{0}; })) {
+      const std::uint64_t stray = first_non_zero(offset_);
+      if (stray >= file_size_) {
+        zero_tail_ = true;
+      } else {
+        damage_offset_ = stray;
+        outcome = decode_outcome::stray_bytes;
+      }
+    }
   }
   return outcome;
 }
 
-bool record_scanner::zero_from(std::uint64_t offset) {
+std::uint64_t record_scanner::first_non_zero(std::uint64_t offset) {
   // In buffer-sized steps: the zero-filled tail of a segment is up to a few
   // MiB (journal_options::preallocate_bytes plus one group).
   while (offset < file_size_) {
     std::size_t step = static_cast<std::size_t>(std::min<std::uint64_t>(buffer_.size(), file_size_ - offset));
-    if (!fill(offset, step)) return false;  // the file shrank: not a clean end
+    // A file that shrank under the scan ends (file_size_) where fill stopped.
+    if (!fill(offset, step)) step = static_cast<std::size_t>(buffer_offset_ + buffer_size_ - offset);
     auto window = std::span<const std::byte>(buffer_).subspan(static_cast<std::size_t>(offset - buffer_offset_), step);
-    if (std::any_of(window.begin(), window.end(), [](std::byte b) { return b != std::byte{0}; })) return false;
+    auto non_zero = std::find_if(window.begin(), window.end(), [](std::byte b) { return b != std::byte{0}; });
+    if (non_zero != window.end()) return offset + static_cast<std::uint64_t>(non_zero - window.begin());
     offset += step;
   }
-  return true;
+  return file_size_;
 }
 
 std::span<const std::byte> record_scanner::bytes_at_offset(std::size_t limit) {

@@ -86,6 +86,7 @@ enum class decode_outcome {
   bad_length,    // the length field is impossible
   bad_checksum,  // the CRC does not match the bytes
   bad_format,    // checksum fine but fields inconsistent (never written by us)
+  stray_bytes,   // zero-filled space after the last record holds a non-zero byte
 };
 
 std::string_view describe(decode_outcome outcome);
@@ -133,22 +134,30 @@ class record_scanner {
   // are left: the journal zero-fills segments ahead of its writes (see
   // journal_options::preallocate_bytes), and no record starts with a zero
   // length. offset() is then the end of the last record, not the file's.
+  // A zero length followed by a non-zero byte somewhere later is
+  // stray_bytes: offset() is still the end of the last record (where a
+  // truncation would cut) and damage_offset() is that byte's.
   decode_outcome next();
   bool at_end() const { return offset_ == file_size_ || zero_tail_; }
   const decoded_record& record() const { return record_; }
   std::uint64_t offset() const { return record_offset_; }
+  // Where the damage the last next() reported is, for messages: offset()
+  // except for stray_bytes.
+  std::uint64_t damage_offset() const { return damage_offset_; }
   // The bytes from offset() to at most `limit` further, for diagnostics.
   std::span<const std::byte> bytes_at_offset(std::size_t limit);
 
  private:
   bool fill(std::uint64_t offset, std::size_t size);
-  // Whether every byte from offset to the end of the file is zero.
-  bool zero_from(std::uint64_t offset);
+  // The first byte from offset on that is not zero, or file_size_ if every
+  // one is (file_size_ is lowered if the file shrinks under the scan).
+  std::uint64_t first_non_zero(std::uint64_t offset);
 
   read_function read_;
   std::uint64_t file_size_;
   std::uint64_t offset_;         // where the next record starts
   std::uint64_t record_offset_;  // start of the record last returned (or damage)
+  std::uint64_t damage_offset_;  // see damage_offset()
   bytes buffer_;
   std::uint64_t buffer_offset_ = 0;  // file offset of buffer_[0]
   std::size_t buffer_size_ = 0;      // valid bytes in buffer_

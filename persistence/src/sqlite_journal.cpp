@@ -6,8 +6,9 @@
 //    its range, and upsert its ids row.
 // 3. COMMIT: in WAL mode with synchronous=FULL, the commit syncs the WAL
 //    once for the whole group.
-// 4. Any failure rolls the whole group back, fails every request in it and
-//    drops the cache, which is then reloaded from the database.
+// 4. Any failure (an exception of any type before COMMIT) rolls the whole
+//    group back, fails every request in it and drops the cache, which is
+//    then reloaded from the database; the journal stays usable.
 // Readers use a second connection (WAL lets them run during a write), so
 // they only ever see committed groups.
 
@@ -288,14 +289,22 @@ class sqlite_journal final : public journal {
             .step();
       }
       commit_->reset().step();
-    } catch (const storage_error& error) {
+    } catch (...) {
+      // Nothing after COMMIT throws, so whatever was thrown (a failed
+      // statement, an allocation) came before it: rolling back restores a
+      // known state and the journal stays usable.
       sqlite3_exec(writer_.db, "ROLLBACK", nullptr, nullptr, nullptr);
       cache_.clear();
+      storage_errc code = storage_errc::io_error;
+      try {
+        throw;
+      } catch (const storage_error& error) {
+        code = error.code();
+      } catch (...) {
+      }
+      const std::string what = current_exception_text() + "; the group was rolled back";
       for (auto& result : results) {
-        if (result.ok())
-          result = {error.code(), std::string(error.what()) +
-                                      "; the group was "
-                                      "rolled back"};
+        if (result.ok()) result = {code, what};
       }
     }
   }

@@ -280,18 +280,67 @@ TEST_CASE("zero-filled space after the last record is a clean end; appends conti
   CHECK(j->read_all("a") == text_events(1, 6));
 }
 
-TEST_CASE("a non-zero byte in the zero-filled space is a damaged tail, refused by default") {
+TEST_CASE(
+    "a non-zero byte in the zero-filled space is reported at its own offset, and truncation cuts at the last record") {
   temp_dir dir;
   auto [pristine, last] = three_events(dir.path());
+  const std::size_t stray = pristine.size() + 5000;
   std::string damaged = pristine + zero_space;
-  damaged[pristine.size() + 5000] = '\x01';
+  damaged[stray] = '\x01';
   write_file(dir / "00000001.log", damaged);
-  std::string error = open_error(dir.path(), false);
-  CHECK(error.find("at offset " + std::to_string(pristine.size())) != std::string::npos);
-  CHECK(error.find("truncate_corrupt_tail") != std::string::npos);
-  auto j = open_file_journal(dir.path(), quiet(true));
+  CHECK(open_error(dir.path(), false) ==
+        "journal segment 00000001.log: non-zero byte in the zero-filled space after the last record at offset " +
+            std::to_string(stray) + " (the last record ends at offset " + std::to_string(pristine.size()) +
+            "); refusing to recover; open with journal_options::truncate_corrupt_tail to drop the damaged tail (" +
+            std::to_string(zero_space.size()) + " bytes from offset " + std::to_string(pristine.size()) + ")");
+
+  std::vector<std::string> warnings;
+  journal_options repair = quiet(true);
+  repair.on_warning = [&](std::string_view w) { warnings.emplace_back(w); };
+  auto j = open_file_journal(dir.path(), repair);
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0].find("at offset " + std::to_string(stray) + " (the last record ends") != std::string::npos);
   CHECK(j->read_all("order-17").size() == 3);
   CHECK(std::filesystem::file_size(dir / "00000001.log") == pristine.size());
+}
+
+TEST_CASE("a stray byte right after the last record is reported at that offset") {
+  temp_dir dir;
+  auto [pristine, last] = three_events(dir.path());
+  // The length field of the would-be next record is zero but its fifth
+  // byte is not: the stray byte is 4 past the records' end.
+  std::string damaged = pristine + zero_space;
+  damaged[pristine.size() + 4] = '\x7f';
+  write_file(dir / "00000001.log", damaged);
+  CHECK(open_error(dir.path(), false)
+            .starts_with("journal segment 00000001.log: non-zero byte in the zero-filled space after the last record "
+                         "at offset " +
+                         std::to_string(pristine.size() + 4) + " (the last record ends at offset " +
+                         std::to_string(pristine.size()) + ")"));
+}
+
+TEST_CASE("a second journal on an open directory is refused with already_open, and opens once the first is closed") {
+  temp_dir dir;
+  auto first = open_file_journal(dir.path());
+  first->append("a", text_event(1, "one"));
+  storage_errc code = storage_errc::ok;
+  std::string message;
+  try {
+    open_file_journal(dir.path());
+  } catch (const storage_error& e) {
+    code = e.code();
+    message = e.what();
+  }
+  CHECK(code == storage_errc::already_open);
+  CHECK(to_string(code) == "already open");
+  CHECK(message == "journal " + dir.path().string() + ": already open: another journal, in this process or another, " +
+                       "holds the lock on " + (dir / "LOCK").string() +
+                       "; close that one first, or open a different directory");
+  first->append("a", text_event(2, "the refusal changed nothing"));
+  first.reset();
+  auto second = open_file_journal(dir.path());
+  CHECK(second->read_all("a") ==
+        std::vector<persistent_event>{text_event(1, "one"), text_event(2, "the refusal changed nothing")});
 }
 
 TEST_CASE("with preallocation off the segment is exactly its records") {

@@ -1,7 +1,10 @@
 // Many writers at once: group commit must acknowledge every append, keep
-// each persistence id's events in order, and run clean under TSan.
+// each persistence id's events in order, and run clean under TSan. And an
+// exception on the writer thread (from a completion, the commit, or the
+// warning sink) is answered or reported, never the end of the process.
 
 #include <weft/persistence/file_journal.hpp>
+#include <weft/persistence/sqlite_journal.hpp>
 
 #include "group_commit.hpp"
 #include "test_support.hpp"
@@ -12,12 +15,16 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <new>
+#include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 using namespace weft::persistence;
+using weft::persistence::detail::group_commit_queue;
 using weft::persistence::detail::group_take_count;
 using weft::persistence::test::payload_text;
 using weft::persistence::test::temp_dir;
@@ -147,4 +154,152 @@ TEST_CASE("readers running during appends see only complete, ordered prefixes") 
   stop = true;
   reader.join();
   CHECK(bad == 0);
+}
+
+namespace {
+
+// Collects on_warning reports; the writer thread calls it.
+struct warnings {
+  std::mutex mutex;
+  std::vector<std::string> texts;
+  journal_options options() {
+    journal_options o;
+    o.on_warning = [this](std::string_view w) {
+      std::lock_guard lock(mutex);
+      texts.emplace_back(w);
+    };
+    return o;
+  }
+  std::vector<std::string> seen() {
+    std::lock_guard lock(mutex);
+    return texts;
+  }
+};
+
+// Appends one event whose completion throws `thrown` (after noting that it ran).
+template <class Thrown>
+void append_then_throw(journal& j, std::uint64_t seq, Thrown thrown, std::atomic<int>& ran) {
+  auto event = text_event(seq, "e");
+  j.async_append("thrower", std::span(&event, 1), [thrown, &ran](const storage_status& status) {
+    if (status.ok()) ++ran;
+    throw thrown;
+  });
+}
+
+}  // namespace
+
+TEST_CASE("a completion that throws is reported, and the writer thread runs the other completions and later groups") {
+  temp_dir dir;
+  warnings reported;
+  auto j = open_file_journal(dir.path(), reported.options());
+  std::atomic<int> ran{0};
+  append_then_throw(*j, 1, std::runtime_error("boom"), ran);
+  append_then_throw(*j, 2, 42, ran);  // not a std::exception
+  append_then_throw(*j, 3, std::bad_alloc(), ran);
+  // Completions run in submission order, so once this returns the three
+  // above have run and been reported.
+  j->append("thrower", text_event(4, "after"));
+  CHECK(ran == 3);
+  CHECK(j->highest_sequence_nr("thrower") == 4);
+  const std::vector<std::string> texts = reported.seen();
+  REQUIRE(texts.size() == 3);
+  CHECK(texts[0] ==
+        "a journal completion callback threw (boom); completions must not throw. The writer thread goes on with the "
+        "next one");
+  CHECK(texts[1].starts_with("a journal completion callback threw (an exception not derived from std::exception)"));
+  CHECK(texts[2].starts_with("a journal completion callback threw (std::bad_alloc)"));
+  j.reset();
+  CHECK(open_file_journal(dir.path())->read_all("thrower").size() == 4);
+}
+
+TEST_CASE("an on_warning that throws does not stop the writer thread either") {
+  temp_dir dir;
+  journal_options options;
+  std::atomic<int> warned{0};
+  options.on_warning = [&](std::string_view) {
+    ++warned;
+    throw std::runtime_error("the warning sink is broken");
+  };
+  auto j = open_file_journal(dir.path(), options);
+  std::atomic<int> ran{0};
+  append_then_throw(*j, 1, std::runtime_error("boom"), ran);
+  j->append("thrower", text_event(2, "after"));
+  CHECK(ran == 1);
+  CHECK(warned == 1);  // then its text went to stderr
+  CHECK(j->highest_sequence_nr("thrower") == 2);
+}
+
+TEST_CASE("a throwing completion on the SQLite journal's writer thread leaves the journal working") {
+  temp_dir dir;
+  auto j = open_sqlite_journal(dir / "journal.db");
+  std::atomic<int> ran{0};
+  append_then_throw(*j, 1, std::runtime_error("boom"), ran);
+  append_then_throw(*j, 2, 42, ran);
+  j->append("thrower", text_event(3, "after"));
+  CHECK(ran == 2);
+  CHECK(j->read_all("thrower").size() == 3);
+}
+
+namespace {
+
+struct fake_request {
+  int id = 0;
+  completion done;
+  std::size_t byte_size() const { return 1; }
+};
+
+// Submits a request to `queue` and waits for its status.
+storage_status submit_and_wait(group_commit_queue<fake_request>& queue, int id) {
+  std::mutex mutex;
+  std::condition_variable finished;
+  std::optional<storage_status> result;
+  fake_request request{id, [&](const storage_status& status) {
+                         std::lock_guard lock(mutex);
+                         result = status;
+                         finished.notify_one();
+                       }};
+  REQUIRE(queue.submit(request));
+  std::unique_lock lock(mutex);
+  finished.wait(lock, [&] { return result.has_value(); });
+  return *result;
+}
+
+}  // namespace
+
+TEST_CASE("a commit function that throws fails its group and every later request with journal_failed") {
+  for (bool standard : {true, false}) {
+    CAPTURE(standard);
+    std::atomic<int> commits{0};
+    group_commit_queue<fake_request> queue(100, [&](std::span<fake_request>, std::span<storage_status>) {
+      ++commits;
+      if (standard) throw std::bad_alloc();
+      throw 7;
+    });
+    const storage_status first = submit_and_wait(queue, 1);
+    CHECK(first.code() == storage_errc::journal_failed);
+    CHECK(first.message() ==
+          std::string("the journal's writer thread caught an exception from the commit of a group (") +
+              (standard ? "std::bad_alloc" : "an exception not derived from std::exception") +
+              "); the outcome of that group is unknown, so the journal fails every request from now on: close it and "
+              "reopen it to recover");
+    const storage_status later = submit_and_wait(queue, 2);
+    CHECK(later.code() == storage_errc::journal_failed);
+    CHECK(later.message() == first.message());
+    CHECK(commits == 1);  // the backend, in an unknown state, is not called again
+    queue.close();
+  }
+}
+
+TEST_CASE("a queue whose report function throws still delivers every status") {
+  std::atomic<int> reports{0};
+  group_commit_queue<fake_request> queue(
+      100, [](std::span<fake_request>, std::span<storage_status>) {},
+      [&](std::string_view) {
+        ++reports;
+        throw 1;
+      });
+  fake_request thrower{1, [](const storage_status&) { throw std::logic_error("completion"); }};
+  REQUIRE(queue.submit(thrower));
+  CHECK(submit_and_wait(queue, 2).ok());
+  CHECK(reports == 1);
 }

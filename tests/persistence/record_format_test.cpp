@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <string>
@@ -74,4 +75,43 @@ TEST_CASE("a valid record is found after garbage, and none in pure garbage") {
   append_record(data, record_kind::event, "a", 1, "m", 1, {});
   CHECK(valid_record_after(data, &found));
   CHECK(found == 100);
+}
+
+namespace {
+// A scanner over `data` taken as a segment body (no header).
+record_scanner scanner_over(const bytes& data) {
+  return record_scanner(
+      [&data](std::uint64_t offset, std::span<std::byte> to) {
+        std::size_t n = std::min<std::size_t>(to.size(), data.size() - static_cast<std::size_t>(offset));
+        std::memcpy(to.data(), data.data() + offset, n);
+        return n;
+      },
+      data.size(), 0);
+}
+decode_outcome scan_to_end(record_scanner& scanner) {
+  decode_outcome outcome;
+  while ((outcome = scanner.next()) == decode_outcome::ok) {
+  }
+  return outcome;
+}
+}  // namespace
+
+TEST_CASE("the scanner reports a stray byte in zero-filled space at its own offset and stops at the records' end") {
+  bytes data;
+  append_record(data, record_kind::event, "a", 1, "m", 1, as_bytes(std::string("x")));
+  const std::size_t end = data.size();
+  data.resize(end + 3000);
+
+  record_scanner clean = scanner_over(data);
+  CHECK(scan_to_end(clean) != decode_outcome::stray_bytes);
+  CHECK(clean.at_end());  // all zero: the clean end
+  CHECK(clean.offset() == end);
+
+  data[end + 2500] = std::byte{0x20};
+  record_scanner damaged = scanner_over(data);
+  CHECK(scan_to_end(damaged) == decode_outcome::stray_bytes);
+  CHECK_FALSE(damaged.at_end());
+  CHECK(damaged.offset() == end);
+  CHECK(damaged.damage_offset() == end + 2500);
+  CHECK(describe(decode_outcome::stray_bytes) == "non-zero byte in the zero-filled space after the last record");
 }

@@ -20,6 +20,7 @@ enum class storage_errc {
   corrupt,            // stored data failed a checksum or format check
   journal_failed,     // an earlier error left the store unusable; reopen it
   closed,             // the store was closed before the request ran
+  already_open,       // another store (in this or another process) holds the directory's lock
 };
 
 std::string_view to_string(storage_errc code) noexcept;
