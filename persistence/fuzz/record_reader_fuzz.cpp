@@ -3,13 +3,13 @@
 // record it accepts must carry a checksum that verifies when recomputed
 // independently here, and lie inside the input.
 //
-// Random bytes almost never carry a valid CRC, so when the first input byte
-// is odd the target first rewrites the CRC field of each record the length
-// fields chain to: the fuzzer then also explores checksum-valid records
+// When the first input byte is odd the rest gets its CRC fields rewritten
+// (fix_checksums.hpp), so the fuzzer also explores checksum-valid records
 // with garbage fields (bad_format, lengths that disagree).
 
 #include <weft/persistence/crc32c.hpp>
 
+#include "fix_checksums.hpp"
 #include "record_format.hpp"
 
 #include <cstdint>
@@ -21,31 +21,12 @@
 using namespace weft::persistence;
 using namespace weft::persistence::detail;
 
-namespace {
-
-void fix_checksums(std::vector<std::byte>& data) {
-  std::size_t offset = 0;
-  while (offset + record_prefix_size <= data.size()) {
-    std::uint32_t body_length = 0;
-    for (int i = 3; i >= 0; --i) {
-      body_length = (body_length << 8) | std::to_integer<std::uint32_t>(data[offset + i]);
-    }
-    if (body_length > data.size() - offset - record_prefix_size) return;
-    std::uint32_t crc = mask_crc(
-        crc32c_extend(crc32c(data.data() + offset, 4), data.data() + offset + 8, body_length));
-    for (int i = 0; i < 4; ++i) data[offset + 4 + i] = static_cast<std::byte>(crc >> (8 * i));
-    offset += record_prefix_size + body_length;
-  }
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::vector<std::byte> fixed;
   auto input = std::as_bytes(std::span(data, size));
   if (size > 0 && (data[0] & 1) != 0) {
     fixed.assign(input.begin() + 1, input.end());
-    fix_checksums(fixed);
+    fuzz::fix_checksums(fixed);
     input = fixed;
   }
   record_scanner scanner(
