@@ -6,12 +6,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <utility>
 
 namespace weft::persistence::detail {
@@ -124,6 +126,21 @@ void throw_decode_mismatch(std::string_view what, std::uint64_t sequence_nr, std
                       fmt::format("{} {} has manifest '{}' schema version {}, but this actor reads '{}' version {} and "
                                   "has no {} to convert it; set one (or fix the manifest/version options)",
                                   what, sequence_nr, manifest, version, expected_manifest, expected_version, hook));
+}
+
+void throw_foreign_exception(std::string_view who, std::uint64_t number) {
+  throw std::runtime_error(number == 0
+                               ? fmt::format("{} threw an exception not derived from std::exception", who)
+                               : fmt::format("{} {} threw an exception not derived from std::exception", who, number));
+}
+
+std::uint64_t snapshot_retry_gap(std::uint64_t snapshot_every, std::uint64_t failures_in_row) noexcept {
+  constexpr std::uint64_t cap = 65536;
+  const std::uint64_t limit = std::max(snapshot_every, cap);
+  std::uint64_t gap = std::max<std::uint64_t>(snapshot_every, 1);
+  for (std::uint64_t doubled = 1; doubled < failures_in_row && gap < limit; ++doubled)
+    gap *= 2;
+  return std::min(gap, limit);
 }
 
 std::int64_t wall_clock_ms() noexcept {

@@ -39,7 +39,9 @@
 //     calls it again for every stored event, in order.
 //   * An exception from on_command or on_event stops the actor with that
 //     error (the askers of its batch learn actor_down); an exception during
-//     recovery stops it with "recovery of persistence id ... failed: ...".
+//     recovery, of any type, stops it with "recovery of persistence id ...
+//     failed: ..." (one not derived from std::exception is named as such,
+//     with the callback and event number).
 //
 // The actor answers every Command that came as a request with
 // outcome<Reply>; ask for that type: `rt.ask<counter::reply>(p, cmd, 1s)`.
@@ -206,7 +208,10 @@ struct persistent_options {
   // only on save_snapshot) the state is encoded and saved; saving blocks the
   // actor (on a blocking-call thread) for about one file sync. A failed
   // automatic snapshot is counted (persistence_info) and the actor goes on:
-  // its events are durable, recovery just replays more.
+  // its events are durable, recovery just replays more. After a failure the
+  // next attempt waits snapshot_every events, doubling with each failure in
+  // a row up to 65,536 events (or snapshot_every if larger); a success, or
+  // a save_snapshot request that succeeds, ends the backoff.
   persistence::snapshot_store* snapshots = nullptr;
   std::uint64_t snapshot_every = 0;
   // Retention: after each snapshot, delete the journal events and older
@@ -250,7 +255,12 @@ struct persistence_info {
   std::uint64_t replayed_events = 0;          // events replayed at start
   std::chrono::nanoseconds recovery_time{0};  // start of recovery until ready
   std::uint64_t writes = 0;                   // journal writes (batches)
-  std::uint64_t failed_snapshots = 0;
+  std::uint64_t failed_snapshots = 0;         // automatic snapshot attempts that failed
+  // Automatic snapshots that were due but not attempted, backing off after
+  // failures (persistent_options::snapshot_every), and the sequence number
+  // from which the next attempt is made (0: not backing off).
+  std::uint64_t skipped_snapshot_retries = 0;
+  std::uint64_t next_snapshot_retry = 0;
   std::string last_snapshot_error;
 };
 

@@ -34,6 +34,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,6 +86,35 @@ storage_status append_and_wait(context& self, journal& j, const std::string& per
                                std::uint64_t token);
 // Fire-and-forget deletion of events 1..up_to (retention after a snapshot).
 void delete_events(journal& j, const std::string& persistence_id, std::uint64_t up_to);
+
+// Recovery and snapshots call user code (on_event, codecs, upcasters,
+// open_journal) and storage a user may implement through this: anything
+// thrown that does not derive from std::exception becomes a
+// std::runtime_error "<who> <number> threw an exception not derived from
+// std::exception" (no number if 0), so the stop reason says what failed
+// instead of the runtime's bare "unknown exception". Only around those
+// calls: the runtime unwinds an exiting actor with an exception of its own
+// that is no std::exception either, and it must pass; it comes from
+// context calls (blocking, receive, exit), never from inside these.
+[[noreturn]] void throw_foreign_exception(std::string_view who, std::uint64_t number);
+template <class F>
+decltype(auto) call_user(std::string_view who, std::uint64_t number, F&& fn) {
+  try {
+    return std::forward<F>(fn)();
+  } catch (const std::exception&) {
+    throw;
+  } catch (...) {
+    throw_foreign_exception(who, number);
+  }
+}
+
+// Automatic snapshots back off after failures, in events rather than time:
+// what a missing snapshot costs is the events the next start replays, and
+// events need no timer. After `failures_in_row` failed attempts the next
+// one waits this many events: snapshot_every, doubled per failure, capped
+// at 65,536 (or snapshot_every if larger), so a store that comes back is
+// used again within one recovery batch's worth of events.
+std::uint64_t snapshot_retry_gap(std::uint64_t snapshot_every, std::uint64_t failures_in_row) noexcept;
 
 [[noreturn]] void throw_decode_mismatch(std::string_view what, std::uint64_t sequence_nr, std::string_view manifest,
                                         std::uint32_t version, std::string_view expected_manifest,
@@ -145,7 +175,8 @@ class persistent_engine {
     if (journal_ == nullptr) {
       if (!options_.open_journal) fail(self, who() + ": no journal (set options.journal or options.open_journal)");
       try {
-        journal_ = self.blocking([this]() -> journal* { return &options_.open_journal(); });
+        journal_ = self.blocking(
+            [this]() -> journal* { return call_user("open_journal", 0, [this] { return &options_.open_journal(); }); });
       } catch (const std::exception& e) {
         fail(self, who() + ": cannot open its journal: " + e.what());
       }
@@ -172,13 +203,17 @@ class persistent_engine {
   void load_snapshot(context& self) {
     if constexpr (storable<State>) {
       if (options_.snapshots == nullptr) return;
-      std::optional<snapshot> snap =
-          self.blocking([this] { return options_.snapshots->load_latest(options_.persistence_id); });
+      std::optional<snapshot> snap = self.blocking([this] {
+        return call_user("the snapshot store's load_latest", 0,
+                         [this] { return options_.snapshots->load_latest(options_.persistence_id); });
+      });
       if (!snap) return;
       if (snap->manifest == options_.snapshot_manifest && snap->schema_version == options_.snapshot_schema_version) {
-        state_ = decode<State>(snap->payload);
+        state_ = call_user("the State codec's decode of snapshot", snap->sequence_nr,
+                           [&] { return decode<State>(snap->payload); });
       } else if (options_.snapshot_upcaster) {
-        state_ = options_.snapshot_upcaster(*snap);
+        state_ = call_user("snapshot_upcaster for snapshot", snap->sequence_nr,
+                           [&] { return options_.snapshot_upcaster(*snap); });
       } else {
         throw_decode_mismatch("snapshot", snap->sequence_nr, snap->manifest, snap->schema_version,
                               options_.snapshot_manifest, options_.snapshot_schema_version,
@@ -210,19 +245,22 @@ class persistent_engine {
       // the state is touched by one thread at a time (the runtime's wake-up
       // orders the two).
       self.blocking([&] {
-        journal_->read(options_.persistence_id, sequence_nr_ + 1, max_sequence_nr, batch, [&](const event_view& v) {
-          if (v.sequence_nr != sequence_nr_ + 1) {
-            throw storage_error(storage_errc::corrupt,
-                                "the journal continues at event " + std::to_string(v.sequence_nr) + " after event " +
-                                    std::to_string(sequence_nr_) +
-                                    ": events were deleted that no snapshot covers (is the snapshot store missing or "
-                                    "a different one?); refusing to build a state without them");
-          }
-          behavior_.on_event(state_, decode_event(v));
-          sequence_nr_ = v.sequence_nr;
-          ++visited;
+        call_user("the journal", 0, [&] {
+          journal_->read(options_.persistence_id, sequence_nr_ + 1, max_sequence_nr, batch, [&](const event_view& v) {
+            if (v.sequence_nr != sequence_nr_ + 1) {
+              throw storage_error(storage_errc::corrupt,
+                                  "the journal continues at event " + std::to_string(v.sequence_nr) + " after event " +
+                                      std::to_string(sequence_nr_) +
+                                      ": events were deleted that no snapshot covers (is the snapshot store missing or "
+                                      "a different one?); refusing to build a state without them");
+            }
+            call_user("on_event (or the event codec or upcaster) at event", v.sequence_nr,
+                      [&] { behavior_.on_event(state_, decode_event(v)); });
+            sequence_nr_ = v.sequence_nr;
+            ++visited;
+          });
+          if (visited < batch) highest = journal_->highest_sequence_nr(options_.persistence_id);
         });
-        if (visited < batch) highest = journal_->highest_sequence_nr(options_.persistence_id);
       });
       info_.replayed_events += visited;
       if (visited < batch) break;
@@ -301,15 +339,29 @@ class persistent_engine {
     for (pending_reply& p : batch_)
       p.promise.deliver(std::move(*p.answer));
     batch_.clear();
-    if (options_.snapshot_every != 0 && options_.snapshots != nullptr &&
-        sequence_nr_ / options_.snapshot_every > info_.snapshot_sequence_nr / options_.snapshot_every) {
-      std::string error;
-      if (!take_snapshot(self, error)) {
-        ++info_.failed_snapshots;
-        info_.last_snapshot_error = error;
-      }
-    }
+    snapshot_if_due(self);
     if (deferred != query::none) answer_query(self, deferred, std::move(deferred_promise));
+  }
+
+  // After a write that crossed a multiple of snapshot_every, unless backing
+  // off after failures (snapshot_retry_gap): a full or broken store would
+  // otherwise be retried after every write.
+  void snapshot_if_due(context& self) {
+    if (options_.snapshot_every == 0 || options_.snapshots == nullptr ||
+        sequence_nr_ / options_.snapshot_every <= info_.snapshot_sequence_nr / options_.snapshot_every) {
+      return;
+    }
+    if (sequence_nr_ < info_.next_snapshot_retry) {
+      ++info_.skipped_snapshot_retries;
+      return;
+    }
+    std::string error;
+    if (!take_snapshot(self, error)) {
+      ++info_.failed_snapshots;
+      info_.last_snapshot_error = error;
+      info_.next_snapshot_retry =
+          sequence_nr_ + snapshot_retry_gap(options_.snapshot_every, ++snapshot_failures_in_row_);
+    }
   }
 
   void answer_query(context& self, query q) { answer_query(self, q, self.promise()); }
@@ -344,19 +396,25 @@ class persistent_engine {
       }
       if (info_.snapshot_sequence_nr == sequence_nr_ && sequence_nr_ != 0) return true;
       snapshot snap{options_.persistence_id,          sequence_nr_,    options_.snapshot_manifest,
-                    options_.snapshot_schema_version, wall_clock_ms(), encode(state_)};
+                    options_.snapshot_schema_version, wall_clock_ms(), {}};
       try {
+        snap.payload =
+            call_user("the State codec's encode for snapshot", snap.sequence_nr, [&] { return encode(state_); });
         self.blocking([&] {
-          options_.snapshots->save(snap);
-          if (options_.delete_events_on_snapshot) {
-            options_.snapshots->delete_older_than(options_.persistence_id, snap.sequence_nr);
-          }
+          call_user("the snapshot store", 0, [&] {
+            options_.snapshots->save(snap);
+            if (options_.delete_events_on_snapshot) {
+              options_.snapshots->delete_older_than(options_.persistence_id, snap.sequence_nr);
+            }
+          });
         });
       } catch (const std::exception& e) {
         error = who() + ": saving the snapshot at event " + std::to_string(snap.sequence_nr) + " failed: " + e.what();
         return false;
       }
       info_.snapshot_sequence_nr = snap.sequence_nr;
+      snapshot_failures_in_row_ = 0;
+      info_.next_snapshot_retry = 0;
       if (options_.delete_events_on_snapshot && snap.sequence_nr != 0) {
         delete_events(*journal_, options_.persistence_id, snap.sequence_nr);
       }
@@ -375,6 +433,7 @@ class persistent_engine {
   std::shared_ptr<writer_claim> claim_;
   std::uint64_t write_tokens_ = 0;
   std::uint64_t sequence_nr_ = 0;
+  std::uint64_t snapshot_failures_in_row_ = 0;  // automatic attempts, since the last success
   persistence_info info_;
   // Reused between batches to keep their capacity.
   std::vector<pending_reply> batch_;
