@@ -38,6 +38,7 @@ cell::cell(runtime_impl* owner_rt, std::uint64_t actor_id, std::unique_ptr<actor
       spawned_at_(std::chrono::system_clock::now()) {
   id = actor_id;
   rt = owner_rt;
+  owner_rt->anchor();  // dropped in destroy_cell (lifetime.cpp)
   trap_exit_published_.store(trap_exit_, std::memory_order_relaxed);
   if (!options.label.empty()) extras_locked().label = options.label;
   if (thread_bound) parker_ = std::make_unique<thread_parker>();
@@ -51,7 +52,39 @@ cell::~cell() {
   delete waiters_.load(std::memory_order_relaxed);
 }
 
-void destroy_cell(cell_header* h) noexcept { delete static_cast<cell*>(h); }
+void destroy_cell(cell_header* h) noexcept {
+  runtime_impl* owner = h->rt;
+  delete static_cast<cell*>(h);
+  owner->unanchor();
+}
+
+namespace {
+// Whether a call by `from` (nullptr: not an actor) to an actor of `target`'s
+// runtime comes from a thread that runtime owns; if not, it goes through
+// the runtime's gate (lifetime.cpp).
+bool from_owned_thread(const cell* from, const cell* target) noexcept {
+  if (from != nullptr) return !from->thread_bound_ && from->rt == target->rt;
+  return target->rt->owns_calling_thread();
+}
+}  // namespace
+
+send_status post(cell* from, cell* target, envelope* e, send_mode mode, std::chrono::nanoseconds timeout) {
+  outside_call call(target->rt, from_owned_thread(from, target));
+  if (!call) {
+    delete e;
+    return send_status::stopping;
+  }
+  return target->deliver(from, e, mode, timeout);
+}
+
+bool post_signal(cell* from, cell* target, envelope* e) {
+  outside_call call(target->rt, from_owned_thread(from, target));
+  if (!call || !target->deliver_signal(e)) {
+    delete e;
+    return false;
+  }
+  return true;
+}
 
 runtime_impl* runtime_of(const cell* c) noexcept { return c->rt; }
 context& context_of(cell* c) noexcept { return c->ctx_; }
@@ -354,7 +387,7 @@ void send_reply(const pid& to, std::uint64_t request_id, envelope* reply, cell* 
     delete reply;
     return;
   }
-  as_cell(to)->deliver(from, reply, send_mode::try_once, no_timeout);
+  post(from, as_cell(to), reply, send_mode::try_once, no_timeout);
 }
 
 void reply_current(cell* self, envelope* reply) {
@@ -400,7 +433,7 @@ envelope* ask_envelope(cell* self, const pid& to, envelope* request, std::chrono
   request->request_id = id;
   request->reply_to = pid_of(self);
   self->awaited_request_ = id;
-  const send_status sent = as_cell(to)->deliver(self, request, send_mode::timed, timeout);
+  const send_status sent = post(self, as_cell(to), request, send_mode::timed, timeout);
   if (sent != send_status::ok) {
     self->awaited_request_ = 0;
     error = ask_error_of(sent);
@@ -453,12 +486,7 @@ send_status send_envelope(runtime_impl* rt, cell* from, const pid& to, envelope*
     delete e;
     return send_status::dead;
   }
-  cell* target = as_cell(to);
-  if ((from == nullptr || from->thread_bound_) && !target->rt->accepting_external()) {
-    delete e;
-    return send_status::stopping;
-  }
-  return target->deliver(from, e, mode, timeout);
+  return post(from, as_cell(to), e, mode, timeout);
 }
 
 void run_blocking(cell* self, const std::function<void()>& fn) {
@@ -470,12 +498,14 @@ void run_blocking(cell* self, const std::function<void()>& fn) {
     std::atomic<bool> done{false};
   } state;
   self->defer_exit_ = true;
-  self->rt->blocking_.submit([&state, &fn, me = pid_of(self)] {
+  // The wake is allocated here, not after fn: once `done` is set nothing may
+  // fail, or the actor would wait for a wake that never comes.
+  std::unique_ptr<envelope> wake(make_envelope(wake_payload{}, envelope_kind::wake));
+  self->rt->blocking_.submit([&state, &fn, me = pid_of(self), e = wake.release()] {
     fn();
     // After this store the actor may resume and `state`/`fn` die with its
-    // frame: only `me`, our own copy, is touched afterwards.
+    // frame: only `me` and `e`, our own, are touched afterwards.
     state.done.store(true, std::memory_order_release);
-    auto* e = make_envelope(wake_payload{}, envelope_kind::wake);
     if (!as_cell(me)->deliver_signal(e)) delete e;
   });
   // suspend() marks the actor running whenever it resumes (a signal, a
@@ -516,15 +546,13 @@ void terminate(cell* c, exit_reason reason) {
         bounce_request(*e, ask_error::actor_down);
         c->rt->count_dead_letter(dead_letter_cause::exited_unread, c, e);
         break;
-      case envelope_kind::link: {
-        auto* signal = make_envelope(exit_signal_payload{self, link_reason, true}, envelope_kind::exit_signal);
-        if (!as_cell(payload<link_payload>(*e).from)->deliver_signal(signal)) delete signal;
+      case envelope_kind::link:
+        post_signal(c, as_cell(payload<link_payload>(*e).from),
+                    make_envelope(exit_signal_payload{self, link_reason, true}, envelope_kind::exit_signal));
         break;
-      }
       case envelope_kind::monitor: {
         auto& m = payload<monitor_payload>(*e);
-        auto* down = make_envelope(down_msg{m.ref, self, reason}, envelope_kind::down);
-        if (!as_cell(m.watcher)->deliver_signal(down)) delete down;
+        post_signal(c, as_cell(m.watcher), make_envelope(down_msg{m.ref, self, reason}, envelope_kind::down));
         break;
       }
       default:
@@ -533,12 +561,10 @@ void terminate(cell* c, exit_reason reason) {
   });
   c->wake_space_waiters();
   for (const pid& linked : c->links_) {
-    auto* signal = make_envelope(exit_signal_payload{self, link_reason, true}, envelope_kind::exit_signal);
-    if (!as_cell(linked)->deliver_signal(signal)) delete signal;
+    post_signal(c, as_cell(linked), make_envelope(exit_signal_payload{self, link_reason, true}, envelope_kind::exit_signal));
   }
   for (const monitor_payload& m : c->monitors_in_) {
-    auto* down = make_envelope(down_msg{m.ref, self, reason}, envelope_kind::down);
-    if (!as_cell(m.watcher)->deliver_signal(down)) delete down;
+    post_signal(c, as_cell(m.watcher), make_envelope(down_msg{m.ref, self, reason}, envelope_kind::down));
   }
   pid parent;  // released after the lock: dropping it may free the parent's cell
   {

@@ -172,17 +172,30 @@ struct reply_error {
   ask_error error;
 };
 
-// Collects a bounded trace of one actor's messages (introspection.cpp).
-// Tracers live until their runtime ends, so a sender that loaded the
-// pointer just before the trace was switched off still writes to valid
-// memory; `active` makes such late records harmless.
+// Collects a bounded trace of one actor's messages. runtime::trace owns it
+// and frees it when the trace ends; senders reach it through
+// cell::tracer_ only inside record_if_traced, and the owner waits for
+// those to leave before freeing it (the protocol is at runtime::trace in
+// introspection.cpp).
 struct tracer {
+  tracer() noexcept { live_.fetch_add(1, std::memory_order_relaxed); }
+  ~tracer() { live_.fetch_sub(1, std::memory_order_relaxed); }
+  tracer(const tracer&) = delete;
+  tracer& operator=(const tracer&) = delete;
+
   std::mutex mutex;
   std::condition_variable cv;
   std::vector<trace_event> events;  // under mutex
   std::size_t limit = 0;
-  std::atomic<bool> active{true};
-  void record(trace_event::direction dir, const pid& from, const pid& to, const envelope& e);
+
+  // -- any thread: a sender that found traced.tracer_ set (cell::deliver) --
+  static void record_if_traced(cell& traced, trace_event::direction dir, cell* from, cell& to, const envelope& e);
+  // Tracers alive in this process (a statistic, for tests: relaxed).
+  static std::size_t live() noexcept { return live_.load(std::memory_order_relaxed); }
+
+ private:
+  void record(trace_event::direction dir, const pid& from, const pid& to, const envelope& e) noexcept;
+  static inline std::atomic<std::size_t> live_{0};
 };
 
 
@@ -280,6 +293,7 @@ class cell : public cell_header {
   context ctx_;
   envelope* current_ = nullptr;    // the message being handled
   std::uint64_t next_request_id_ = 1;
+  std::uint32_t spawn_restarts_ = 0;  // given to the actors it spawns (internal.hpp)
   std::uint64_t awaited_request_ = 0;
   std::vector<pid> links_;
   std::unique_ptr<std::unordered_map<std::uint64_t, pid>> monitors_out_;  // refs this actor holds (lazy)
@@ -333,6 +347,15 @@ class cell : public cell_header {
   std::atomic<tracer*> tracer_{nullptr};
   std::chrono::system_clock::time_point spawned_at_;
 };
+
+// Delivers e from `from` (nullptr: not an actor) to target, through the
+// target runtime's gate if the calling thread is not one of its own
+// (lifetime.cpp): `stopping`, and e deleted, once that runtime stops
+// taking calls from outside. Ownership of e passes in every case.
+send_status post(cell* from, cell* target, envelope* e, send_mode mode, std::chrono::nanoseconds timeout);
+// The same for a signal; false (e deleted) if the target has exited or its
+// runtime refused the call.
+bool post_signal(cell* from, cell* target, envelope* e);
 
 // Runs the actor's code for one activation (on the current fiber).
 void run_cell(cell* c);

@@ -6,18 +6,65 @@
 
 #include <weft/runtime/runtime.hpp>
 
+#include <algorithm>
+#include <memory>
+#include <new>
 #include <thread>
 
 namespace weft {
 
 namespace detail {
 
-void tracer::record(trace_event::direction dir, const pid& from, const pid& to, const envelope& e) {
-  if (!active.load(std::memory_order_acquire)) return;
+// Reclaiming a tracer: the owner (runtime::trace) may free it only once
+// no sender can still be using it. A sender may have loaded the pointer
+// just before the owner cleared it, so clearing it is not enough; and the
+// sender's path must stay one relaxed load when nobody traces. So:
+//
+//   sender (record_if_traced)              owner (runtime::trace)
+//   S0 tracer_ != null (relaxed, deliver)  O0 CAS tracer_: null -> t
+//   S1 tracer_users_ += 1    (seq_cst)     ... the trace runs ...
+//   S2 t = tracer_           (seq_cst)     O1 tracer_ = null     (seq_cst)
+//   S3 if t: record into *t                O2 wait until tracer_users_
+//   S4 tracer_users_ -= 1    (release)        reads 0             (seq_cst)
+//                                          O3 delete t
+//
+// Why O3 is safe. S1, S2, O1 and O2 are seq_cst, so they lie in one total
+// order that agrees with each thread's program order. If S2 comes after
+// O1 in it, S2 does not read t (it reads null, or a later trace's tracer).
+// If S2 comes before O1, then S1 < S2 < O1 < O2, so O2 reads S1's
+// increment or a later value of the counter: it cannot read 0 until S4 has
+// taken it back, and once it does, S4 (release) synchronizes with O2 (the
+// load reads the end of S4's release sequence), so everything S3 did to *t
+// happens before O3. A sender whose S1 comes after O2 read 0 has its S2
+// after O1 too. O2 must be seq_cst, not merely acquire: it is a load of one
+// variable after a store to another (O1), the store-buffering pattern, and
+// an acquire load could still read a 0 that S1 has already replaced.
+//
+// S0 is only a hint: a stale null skips one record (the trace had not
+// started for this sender yet); a stale non-null costs the re-check.
+// O0 publishes the tracer's fields to S2 (seq_cst includes release and
+// acquire). The counter is per runtime, so O2 may also wait for senders to
+// other traced actors; each stays for one record, and no new sender of
+// this trace enters after O1, so O2 ends once the other traces' records
+// pause (at worst when those traces end).
+void tracer::record_if_traced(cell& traced, trace_event::direction dir, cell* from, cell& to, const envelope& e) {
+  std::atomic<std::uint64_t>& users = traced.rt->tracer_users_;
+  users.fetch_add(1, std::memory_order_seq_cst);  // S1
+  if (tracer* t = traced.tracer_.load(std::memory_order_seq_cst)) {  // S2
+    t->record(dir, from != nullptr ? pid_of(from) : pid(), pid_of(&to), e);  // S3
+  }
+  users.fetch_sub(1, std::memory_order_release);  // S4
+}
+
+void tracer::record(trace_event::direction dir, const pid& from, const pid& to, const envelope& e) noexcept {
   std::lock_guard lock(mutex);
   if (events.size() >= limit) return;
-  events.push_back(trace_event{dir, std::chrono::system_clock::now(), from, to, std::string(e.tag->name),
-                               e.payload_size()});
+  try {
+    events.push_back(trace_event{dir, std::chrono::system_clock::now(), from, to, std::string(e.tag->name),
+                                 e.payload_size()});
+  } catch (const std::bad_alloc&) {
+    return;  // the trace misses this message; the send itself goes on
+  }
   if (events.size() >= limit) cv.notify_all();
 }
 
@@ -129,27 +176,37 @@ std::optional<std::string> runtime::describe(const pid& who, std::chrono::nanose
 std::vector<trace_event> runtime::trace(const pid& who, std::size_t count, std::chrono::nanoseconds timeout) {
   if (!who || count == 0) return {};
   detail::cell* c = detail::as_cell(who);
-  auto* t = new detail::tracer();
+  auto t = std::make_unique<detail::tracer>();
   t->limit = count;
-  {
-    std::lock_guard lock(impl_->tracers_mutex_);
-    impl_->tracers_.emplace_back(t);
-  }
   detail::tracer* expected = nullptr;
-  if (!c->tracer_.compare_exchange_strong(expected, t, std::memory_order_acq_rel)) return {};  // already traced
-  std::vector<trace_event> out;
+  // O0 (see tracer::record_if_traced). Already traced: t is freed on return.
+  if (!c->tracer_.compare_exchange_strong(expected, t.get(), std::memory_order_seq_cst)) return {};
   {
+    // Nobody signals an exit to the tracer, so the wait looks at closed()
+    // now and then: a trace of an actor that exits ends soon after.
+    constexpr auto exit_check = std::chrono::milliseconds(100);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::unique_lock lock(t->mutex);
-    t->cv.wait_for(lock, timeout, [&] { return t->events.size() >= t->limit || c->closed(); });
-    t->active.store(false, std::memory_order_release);
-    out = t->events;
+    while (t->events.size() < t->limit && !c->closed()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) break;
+      t->cv.wait_for(lock, std::min<std::chrono::nanoseconds>(deadline - now, exit_check));
+    }
   }
-  c->tracer_.store(nullptr, std::memory_order_release);
-  return out;
-}
-
-void runtime::set_restart_count(const pid& who, std::uint32_t restarts) {
-  if (who) detail::as_cell(who)->restarts_.store(restarts, std::memory_order_relaxed);
+  c->tracer_.store(nullptr, std::memory_order_seq_cst);  // O1
+  std::atomic<std::uint64_t>& users = c->rt->tracer_users_;
+  for (int spins = 0; users.load(std::memory_order_seq_cst) != 0; ++spins) {  // O2
+    // A sender stays for one record; one preempted inside it may take a
+    // time slice, so stop burning the core after a while.
+    if (spins < 64) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+  // No sender can reach *t any more, and all their writes happen before
+  // this point (O2): its events are ours without the lock.
+  return std::move(t->events);  // O3: t is freed on return
 }
 
 std::string_view to_string(actor_status s) {

@@ -36,6 +36,7 @@
 #include "poller.hpp"
 
 #include "cell.hpp"
+#include "runtime_impl.hpp"
 
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -242,12 +243,18 @@ std::size_t poller::harvest(int timeout_ms, bool drain_wake, bool* woken) {
   armed_.fetch_sub(ready.size(), std::memory_order_relaxed);
   for (io_waiter& w : ready) {
     cell* target = as_cell(w.who);
-    if (w.message) {
-      // Like a timer: never blocks; a full block-policy mailbox rejects.
-      target->deliver(nullptr, w.message(), send_mode::try_once, no_timeout);
-    } else {
-      auto* e = make_envelope(wake_payload{}, envelope_kind::wake);
-      if (!target->deliver_signal(e)) delete e;
+    try {
+      if (w.message) {
+        // Like a timer: never blocks; a full block-policy mailbox rejects.
+        target->deliver(nullptr, w.message(), send_mode::try_once, no_timeout);
+      } else {
+        auto* e = make_envelope(wake_payload{}, envelope_kind::wake);
+        if (!target->deliver_signal(e)) delete e;
+      }
+    } catch (...) {
+      // Out of memory, or a notify message's constructor threw: that one
+      // report is lost; the poller (a worker's loop) goes on.
+      target->rt->report_service_exception("I/O poller", std::current_exception());
     }
   }
   return ready.size();

@@ -20,6 +20,8 @@
 
 #include <weft/runtime/runtime.hpp>
 
+#include <weft/runtime/internal.hpp>
+
 #include <fmt/format.h>
 
 #include <pthread.h>
@@ -36,20 +38,22 @@ namespace weft {
 
 namespace detail {
 
-blocking_pool::~blocking_pool() {
+void blocking_pool::stop() {
+  std::vector<std::thread> threads;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
+    threads.swap(threads_);
   }
   cv_.notify_all();
-  for (auto& t : threads_) t.join();
+  for (auto& t : threads) t.join();
 }
 
 void blocking_pool::submit(std::function<void()> job) {
   std::lock_guard lock(mutex_);
   jobs_.push_back(std::move(job));
   busy_.fetch_add(1, std::memory_order_acq_rel);
-  if (idle_ == 0 && threads_.size() < max_threads_) {
+  if (idle_ == 0 && threads_.size() < max_threads_ && !stopping_) {
     threads_.emplace_back([this] { thread_main(); });
   } else {
     cv_.notify_one();
@@ -57,6 +61,8 @@ void blocking_pool::submit(std::function<void()> job) {
 }
 
 void blocking_pool::thread_main() {
+  set_thread_owner(owner_);
+  ::pthread_setname_np(::pthread_self(), "weft-blocking");
   std::unique_lock lock(mutex_);
   for (;;) {
     ++idle_;
@@ -66,7 +72,12 @@ void blocking_pool::thread_main() {
     auto job = std::move(jobs_.front());
     jobs_.pop_front();
     lock.unlock();
-    job();
+    try {
+      job();
+    } catch (...) {
+      // A service thread never takes the program down (issue #11's rule).
+      owner_->report_service_exception("blocking-call thread", std::current_exception());
+    }
     busy_.fetch_sub(1, std::memory_order_acq_rel);
     lock.lock();
   }
@@ -77,7 +88,7 @@ runtime_impl::runtime_impl(runtime_options options)
       epoch_(std::chrono::steady_clock::now()),
       stacks_(stack_pool_create(options.default_stack_size, options.max_cached_stacks, options.guard_pages)),
       timers_(epoch_),
-      blocking_(options.blocking_threads == 0 ? 1 : options.blocking_threads) {
+      blocking_(this, options.blocking_threads == 0 ? 1 : options.blocking_threads) {
   if (options_.workers == 0) options_.workers = std::max(1u, std::thread::hardware_concurrency());
   if (options_.message_budget == 0) options_.message_budget = 1;
   event_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -96,20 +107,12 @@ runtime_impl::runtime_impl(runtime_options options)
   }
 }
 
-runtime_impl::~runtime_impl() {
-  {
-    std::lock_guard lock(shutdown_thread_mutex_);
-    if (shutdown_thread_.joinable()) shutdown_thread_.join();
-  }
-  shutdown(shutdown_mode::drain, std::chrono::seconds(10));
-  timers_.clear();
-  stack_pool_destroy(stacks_);
-  ::close(event_fd_);
-}
+runtime_impl::~runtime_impl() = default;
 
 pid runtime_impl::spawn(cell* parent, std::unique_ptr<actor_body> body, spawn_options options, bool link) {
-  const bool external = parent == nullptr || parent->thread_bound_;
-  if ((external && !accepting_external()) || stopping()) return pid();
+  const bool owned = parent != nullptr ? !parent->thread_bound_ && parent->rt == this : owns_calling_thread();
+  outside_call call(this, owned);
+  if (!call || stopping()) return pid();
   std::size_t capacity = options.mailbox_capacity == 0 ? options_.default_mailbox_capacity : options.mailbox_capacity;
   if (capacity == unbounded || capacity > 0xFFFF'FFFEull) capacity = 0xFFFF'FFFFull;
   if (capacity == 0) capacity = 1;
@@ -120,14 +123,18 @@ pid runtime_impl::spawn(cell* parent, std::unique_ptr<actor_body> body, spawn_op
   if (parent != nullptr) {
     c->parent_ = pid_of(parent);
     c->depth_ = parent->depth_ + 1;
+    // Before the name and the live list make it visible (internal.hpp).
+    c->restarts_.store(parent->spawn_restarts_, std::memory_order_relaxed);
   }
+  // Atomic with the spawn: the child has not run yet, the parent is us. The
+  // child's half is written before its name makes it visible (snapshots
+  // read links under meta_lock_, and nobody can hold that lock before).
+  if (link && parent != nullptr) c->links_.push_back(pid_of(parent));
   if (!options.name.empty() && !register_name(options.name, c)) {
     release(c);
     throw std::invalid_argument(fmt::format("weft: cannot spawn with name '{}': the name is taken", options.name));
   }
   if (link && parent != nullptr) {
-    // Atomic with the spawn: the child has not run yet, the parent is us.
-    c->links_.push_back(pid_of(parent));
     std::lock_guard meta(parent->meta_lock_);
     parent->links_.push_back(pid_of(c));
   }
@@ -263,7 +270,7 @@ void runtime_impl::count_dead_letter(dead_letter_cause cause, const cell* target
   if (!subscriber || subscriber.raw() == target) return;  // never about itself: no loops
   dead_letter letter{cause, target != nullptr ? pid_of(const_cast<cell*>(target)) : pid(),
                      e != nullptr ? std::string(e->tag->name) : std::string()};
-  as_cell(subscriber)->deliver(nullptr, make_envelope(std::move(letter)), send_mode::try_once, no_timeout);
+  post(nullptr, as_cell(subscriber), make_envelope(std::move(letter)), send_mode::try_once, no_timeout);
 }
 
 // -- shutdown -------------------------------------------------------------
@@ -293,18 +300,24 @@ bool runtime_impl::shutdown(shutdown_mode mode, std::chrono::nanoseconds timeout
     // thread the runtime joins when it is destroyed.
     std::lock_guard lock(shutdown_thread_mutex_);
     if (!shutdown_thread_.joinable()) {
-      shutdown_thread_ = std::thread([this, mode, timeout] { shutdown(mode, timeout); });
+      shutdown_thread_ = std::thread([this, mode, timeout] {
+        set_thread_owner(this);
+        shutdown(mode, timeout);
+      });
     }
     return true;
   }
   std::lock_guard guard(shutdown_mutex_);
   if (shut_down_) return drained_in_time_;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  accepting_external_.store(false, std::memory_order_release);
+  close_to_outside();
   bool in_time = true;
   if (mode == shutdown_mode::drain) {
     in_time = wait_quiescent(timeout);
-    if (!in_time) std::fprintf(stderr, "weft: shutdown: actors still busy after the drain timeout; aborting them\n");
+    if (!in_time) {
+      events_.record("runtime", "shutdown_drain_timeout", pid(),
+                     "shutdown: actors still busy after the drain timeout; aborting them");
+    }
   }
   stopping_.store(true, std::memory_order_release);
   auto signal_all = [&](const std::vector<pid>& group, exit_reason reason) {
@@ -328,8 +341,8 @@ bool runtime_impl::shutdown(shutdown_mode mode, std::chrono::nanoseconds timeout
     for (auto& [depth, group] : by_depth) {
       signal_all(group, exit_reason::shutdown());
       if (!wait_group(group)) {
-        std::fprintf(stderr, "weft: shutdown: actors at spawn depth %u did not stop in time; killing the rest\n",
-                     depth);
+        events_.record("runtime", "shutdown_stop_timeout", pid(),
+                       fmt::format("shutdown: actors at spawn depth {} did not stop in time; killing the rest", depth));
         in_time = false;
         break;
       }
@@ -340,10 +353,10 @@ bool runtime_impl::shutdown(shutdown_mode mode, std::chrono::nanoseconds timeout
     signal_all(live_pids(), exit_reason::kill());
     if (wait_all_exited(std::chrono::seconds(1))) break;
     if (round == 4) {
-      std::fprintf(stderr,
-                   "weft: shutdown: %zu actor(s) have not exited 5 s after kill; they are not reaching a receive "
-                   "(a CPU loop or a blocking call on a worker?). Still waiting.\n",
-                   live_count_.load());
+      events_.record("runtime", "shutdown_kill_stuck", pid(),
+                     fmt::format("shutdown: {} actor(s) have not exited 5 s after kill; they are not reaching a "
+                                 "receive (a CPU loop or a blocking call on a worker?). Still waiting.",
+                                 live_count_.load()));
     }
   }
   stop_workers_.store(true, std::memory_order_release);
@@ -390,16 +403,18 @@ pid spawn_body(runtime_impl* rt, cell* parent, std::unique_ptr<actor_body> body,
 
 // -- public: runtime --------------------------------------------------------
 
-runtime::runtime(runtime_options options) : impl_(std::make_unique<detail::runtime_impl>(options)) {
-  impl_->public_ = this;
+runtime::runtime(runtime_options options) : impl_(new detail::runtime_impl(options)) { impl_->public_ = this; }
+runtime::~runtime() {
+  impl_->shutdown(shutdown_mode::drain, std::chrono::seconds(10));
+  impl_->teardown();
+  // impl_'s deleter drops the runtime's anchor: the memory goes with the last cell.
 }
-runtime::~runtime() { impl_->shutdown(shutdown_mode::drain, std::chrono::seconds(10)); }
 
 void runtime::exit(const pid& target, exit_reason reason) {
   if (!target) return;
-  auto* e = detail::make_envelope(detail::exit_signal_payload{pid(), std::move(reason), false},
-                                  detail::envelope_kind::exit_signal);
-  if (!detail::as_cell(target)->deliver_signal(e)) delete e;
+  detail::post_signal(nullptr, detail::as_cell(target),
+                      detail::make_envelope(detail::exit_signal_payload{pid(), std::move(reason), false},
+                                            detail::envelope_kind::exit_signal));
 }
 bool runtime::register_name(std::string name, const pid& who) {
   return who && impl_->register_name(std::move(name), detail::as_cell(who));
@@ -445,9 +460,10 @@ void context::link(const pid& other) {
     std::lock_guard meta(cell_->meta_lock_);
     links.push_back(other);
   }
-  auto* e = detail::make_envelope(detail::link_payload{self()}, detail::envelope_kind::link);
-  if (detail::as_cell(other)->deliver_signal(e)) return;
-  delete e;
+  if (detail::post_signal(cell_, detail::as_cell(other),
+                          detail::make_envelope(detail::link_payload{self()}, detail::envelope_kind::link))) {
+    return;
+  }
   // Linking to a dead actor: an exit signal `noproc` comes back at once.
   auto* signal = detail::make_envelope(detail::exit_signal_payload{other, exit_reason::noproc(), true},
                                        detail::envelope_kind::exit_signal);
@@ -460,8 +476,8 @@ void context::unlink(const pid& other) {
     std::lock_guard meta(cell_->meta_lock_);
     std::erase(cell_->links_, other);
   }
-  auto* e = detail::make_envelope(detail::link_payload{self()}, detail::envelope_kind::unlink);
-  if (!detail::as_cell(other)->deliver_signal(e)) delete e;
+  detail::post_signal(cell_, detail::as_cell(other),
+                      detail::make_envelope(detail::link_payload{self()}, detail::envelope_kind::unlink));
 }
 
 monitor_ref context::monitor(const pid& other) {
@@ -470,9 +486,8 @@ monitor_ref context::monitor(const pid& other) {
   if (!cell_->monitors_out_) cell_->monitors_out_ = std::make_unique<std::unordered_map<std::uint64_t, pid>>();
   cell_->monitors_out_->emplace(ref.value, other);
   cell_->monitors_out_count_.store(static_cast<std::uint32_t>(cell_->monitors_out_->size()), std::memory_order_relaxed);
-  auto* e = detail::make_envelope(detail::monitor_payload{ref, self()}, detail::envelope_kind::monitor);
-  if (!detail::as_cell(other)->deliver_signal(e)) {
-    delete e;
+  if (!detail::post_signal(cell_, detail::as_cell(other),
+                           detail::make_envelope(detail::monitor_payload{ref, self()}, detail::envelope_kind::monitor))) {
     cell_->monitors_out_->erase(ref.value);
     cell_->stash_.push_back(
         detail::make_envelope(down_msg{ref, other, exit_reason::noproc()}, detail::envelope_kind::down));
@@ -484,8 +499,8 @@ void context::demonitor(monitor_ref ref) {
   auto* held = cell_->monitors_out_.get();
   auto it = held != nullptr ? held->find(ref.value) : decltype(held->end()){};
   if (held != nullptr && it != held->end()) {
-    auto* e = detail::make_envelope(detail::monitor_payload{ref, self()}, detail::envelope_kind::demonitor);
-    if (!detail::as_cell(it->second)->deliver_signal(e)) delete e;
+    detail::post_signal(cell_, detail::as_cell(it->second),
+                        detail::make_envelope(detail::monitor_payload{ref, self()}, detail::envelope_kind::demonitor));
     held->erase(it);
     cell_->monitors_out_count_.store(static_cast<std::uint32_t>(held->size()), std::memory_order_relaxed);
   }
@@ -511,9 +526,9 @@ bool context::trapping_exits() const { return cell_->trap_exit_; }
 void context::exit(exit_reason reason) { cell_->throw_exit(std::move(reason)); }
 void context::exit(const pid& target, exit_reason reason) {
   if (!target) return;
-  auto* e = detail::make_envelope(detail::exit_signal_payload{self(), std::move(reason), false},
-                                  detail::envelope_kind::exit_signal);
-  if (!detail::as_cell(target)->deliver_signal(e)) delete e;
+  detail::post_signal(cell_, detail::as_cell(target),
+                      detail::make_envelope(detail::exit_signal_payload{self(), std::move(reason), false},
+                                            detail::envelope_kind::exit_signal));
 }
 
 void context::sleep_for(std::chrono::nanoseconds duration) {
@@ -645,3 +660,11 @@ std::string_view to_string(overflow_policy p) {
 }
 
 }  // namespace weft
+
+namespace weft::internal {
+
+spawn_restarts_scope::spawn_restarts_scope(context& self, std::uint32_t restarts) noexcept
+    : self_(self), previous_(std::exchange(self.cell()->spawn_restarts_, restarts)) {}
+spawn_restarts_scope::~spawn_restarts_scope() { self_.cell()->spawn_restarts_ = previous_; }
+
+}  // namespace weft::internal

@@ -16,9 +16,11 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -70,6 +72,9 @@ class worker {
 
 // The worker running on this thread, if it is one of `rt`'s.
 worker* current_worker(const runtime_impl* rt) noexcept;
+// Marks the calling thread as owned by `rt` (workers, blocking-call threads).
+void set_thread_owner(const runtime_impl* rt) noexcept;
+
 
 struct timer_entry : timer_node {
   std::uint64_t id = 0;
@@ -110,16 +115,21 @@ class timer_service {
   std::atomic<std::int64_t> next_due_{std::chrono::steady_clock::time_point::max().time_since_epoch().count()};
 };
 
-// Runs offloaded blocking calls on a few plain threads.
+// Runs offloaded blocking calls on a few plain threads. A job must not
+// throw (run_blocking's jobs catch everything); one that does anyway is
+// reported to the event log and the thread goes on.
 class blocking_pool {
  public:
-  explicit blocking_pool(unsigned max_threads) : max_threads_(max_threads) {}
-  ~blocking_pool();
+  blocking_pool(runtime_impl* owner, unsigned max_threads) : owner_(owner), max_threads_(max_threads) {}
+  ~blocking_pool() { stop(); }
   void submit(std::function<void()> job);
   std::size_t busy() const noexcept { return busy_.load(std::memory_order_acquire); }
+  // Runs what is queued, then joins the threads. Idempotent.
+  void stop();
 
  private:
   void thread_main();
+  runtime_impl* owner_;
   unsigned max_threads_;
   std::mutex mutex_;
   std::condition_variable cv_;
@@ -133,6 +143,7 @@ class blocking_pool {
 class runtime_impl {
  public:
   explicit runtime_impl(runtime_options options);
+  // Only through unanchor(), after teardown().
   ~runtime_impl();
 
   // -- any thread --
@@ -163,7 +174,9 @@ class runtime_impl {
   bool shutdown(shutdown_mode mode, std::chrono::nanoseconds timeout);
   bool wait_quiescent(std::chrono::nanoseconds timeout);
   bool wait_all_exited(std::chrono::nanoseconds timeout);
-  bool accepting_external() const noexcept { return accepting_external_.load(std::memory_order_acquire); }
+  bool accepting_external() const noexcept {
+    return (outside_.load(std::memory_order_acquire) & outside_closed) == 0;
+  }
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
   std::vector<pid> live_pids() const;
   runtime_stats stats() const;
@@ -216,11 +229,45 @@ class runtime_impl {
   std::atomic<bool> has_dead_letter_subscriber_{false};
 
   event_log events_;
-  std::mutex tracers_mutex_;
-  std::vector<std::unique_ptr<tracer>> tracers_;  // kept until the end (see tracer)
+  // Senders inside tracer::record_if_traced; a trace's owner frees its
+  // tracer once this reads 0 (introspection.cpp, runtime::trace).
+  std::atomic<std::uint64_t> tracer_users_{0};
+
+  // -- threads the runtime does not own (runtime_gate.cpp) --
+  // A call from such a thread (main, a journal's writer, a scoped_actor's
+  // thread) enters this gate before it touches the scheduler and leaves it
+  // after; shutdown closes it, and teardown waits for the calls inside.
+  bool enter_from_outside() noexcept;
+  void leave_from_outside() noexcept;
+  void close_to_outside() noexcept;
+  void wait_outside_calls() noexcept;
+  // Whether the calling thread is one of this runtime's own (a worker, a
+  // blocking-call thread, the shutdown thread): those need no gate, the
+  // runtime joins them before it tears anything down.
+  bool owns_calling_thread() const noexcept;
+
+  // Records an exception that reached the top of one of the runtime's
+  // service threads in the event log ("runtime" / "service_exception"),
+  // which then goes on; never throws.
+  void report_service_exception(std::string_view where, std::exception_ptr error) noexcept;
+
+  // -- lifetime --
+  // Cells keep the runtime's memory (not its threads) alive: a pid may
+  // outlive the runtime, and a send to it must find a closed gate, not
+  // freed memory. The public runtime holds one anchor, every cell another.
+  void anchor() noexcept { anchors_.fetch_add(1, std::memory_order_relaxed); }
+  void unanchor() noexcept;
+  // Stops and joins every thread, frees stacks and timers, closes the
+  // wake-up descriptor. After it, only the gate, the counters and the
+  // registry remain: what a late call through a stale pid reads.
+  void teardown();
+
+  static constexpr std::uint64_t outside_closed = 1ull << 63;
+  std::atomic<std::uint64_t> outside_{0};  // outside_closed | calls inside
+  std::atomic<std::size_t> anchors_{1};
+  bool torn_down_ = false;                 // under shutdown_mutex_
 
   // Shutdown.
-  std::atomic<bool> accepting_external_{true};
   std::atomic<bool> stopping_{false};
   std::mutex shutdown_mutex_;
   bool shut_down_ = false;         // under shutdown_mutex_
@@ -228,6 +275,27 @@ class runtime_impl {
   std::thread shutdown_thread_;    // a shutdown requested from inside an actor
   bool drained_in_time_ = true;    // under shutdown_mutex_
   runtime* public_ = nullptr;
+};
+
+// RAII for a call that may come from a thread the runtime does not own:
+// enters the gate unless the thread is the runtime's own. False (and
+// nothing entered) if the runtime has stopped taking calls from outside.
+class outside_call {
+ public:
+  outside_call(runtime_impl* rt, bool from_owned_thread) noexcept
+      : rt_(from_owned_thread ? nullptr : rt), allowed_(from_owned_thread || rt->enter_from_outside()) {
+    if (!allowed_) rt_ = nullptr;
+  }
+  ~outside_call() {
+    if (rt_ != nullptr) rt_->leave_from_outside();
+  }
+  outside_call(const outside_call&) = delete;
+  outside_call& operator=(const outside_call&) = delete;
+  explicit operator bool() const noexcept { return allowed_; }
+
+ private:
+  runtime_impl* rt_;
+  bool allowed_;
 };
 
 }  // namespace weft::detail

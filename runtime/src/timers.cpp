@@ -88,12 +88,18 @@ std::size_t timer_service::fire_due(std::chrono::steady_clock::time_point now) {
   for (timer_entry* e : due) {
     cell* target = as_cell(e->target);
     bool alive = true;
-    if (!e->make) {
-      auto* w = make_envelope(wake_payload{}, envelope_kind::wake);
-      if (!target->deliver_signal(w)) delete w;
-    } else {
-      // Timers never block: a full block-policy mailbox rejects.
-      alive = target->deliver(nullptr, e->make(), send_mode::try_once, no_timeout) != send_status::dead;
+    try {
+      if (!e->make) {
+        auto* w = make_envelope(wake_payload{}, envelope_kind::wake);
+        if (!target->deliver_signal(w)) delete w;
+      } else {
+        // Timers never block: a full block-policy mailbox rejects.
+        alive = target->deliver(nullptr, e->make(), send_mode::try_once, no_timeout) != send_status::dead;
+      }
+    } catch (...) {
+      // Out of memory, or the message's copy threw (send_interval copies it
+      // each period): this firing is lost, the timer and its thread go on.
+      target->rt->report_service_exception("timer", std::current_exception());
     }
     if (e->period.count() > 0 && alive) {
       std::lock_guard lock(mutex_);

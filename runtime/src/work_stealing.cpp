@@ -117,6 +117,7 @@ worker* current_worker(const runtime_impl* rt) noexcept {
 
 void worker::main() {
   tls_worker = this;
+  set_thread_owner(rt_);
   install_overflow_reporter_for_this_thread();
   root_ = thread_fiber_adopt();
   fiber* first = fiber_create(rt_->stacks_, 0, &carrier_entry, nullptr);
@@ -127,6 +128,7 @@ void worker::main() {
   thread_fiber_release(root_);
   root_ = nullptr;
   uninstall_overflow_reporter_for_this_thread();
+  set_thread_owner(nullptr);
   tls_worker = nullptr;
 }
 

@@ -28,6 +28,8 @@
 
 #include "supervisor_core.hpp"
 
+#include <weft/runtime/internal.hpp>
+
 #include <weft/runtime/runtime.hpp>
 
 #include <fmt/format.h>
@@ -78,7 +80,7 @@ std::optional<std::string> supervisor_core::init(context& self) {
   spec_.children.clear();
   for (auto& s : specs) {
     child& c = add_child(s, {});
-    start_result r = start_process(self, c);
+    start_result r = start_process(self, c, c.restarts);
     if (r.outcome() == start_result::kind::started) {
       mark_running(self, c, r.child(), event_kind::child_started);
     } else if (r.outcome() == start_result::kind::failed) {
@@ -191,9 +193,12 @@ child* supervisor_core::find_id(const std::string& id) {
   return nullptr;
 }
 
-start_result supervisor_core::start_process(context& self, child& c) {
+start_result supervisor_core::start_process(context& self, child& c, std::uint32_t restarts) {
   if (self.system().is_stopping()) return start_result::error("the runtime is stopping");
   child_starter starter(self, *c.spec, c.args);
+  // The child is born with its restart count: `info` on it, by pid or by
+  // name, never shows the count of an earlier incarnation.
+  internal::spawn_restarts_scope counted(self, restarts);
   try {
     return c.spec->start(starter);
   } catch (const std::exception& e) {
@@ -208,7 +213,6 @@ void supervisor_core::mark_running(context& self, child& c, const pid& who, std:
   c.pending_batch = 0;
   by_pid_[who] = &c;
   if (c.restarts != 0) {
-    self.system().set_restart_count(who, c.restarts);
     report(self, event, who,
            fmt::format("supervisor '{}': child {} restarted as {} (restart {})", spec_.id, label(c), who.to_string(),
                        c.restarts));
@@ -288,7 +292,7 @@ void supervisor_core::restart_group(context& self, std::vector<child*>& group, c
 void supervisor_core::start_group(context& self, std::vector<child*>& group) {
   for (std::size_t i = 0; i < group.size(); ++i) {
     child& c = *group[i];
-    start_result r = start_process(self, c);
+    start_result r = start_process(self, c, c.restarts + 1);
     switch (r.outcome()) {
       case start_result::kind::started:
         ++c.restarts;
@@ -407,7 +411,7 @@ op_result supervisor_core::start_new(context& self, std::shared_ptr<const child_
     }
   }
   child& c = add_child(std::move(spec), std::move(args));
-  start_result r = start_process(self, c);
+  start_result r = start_process(self, c, c.restarts);
   switch (r.outcome()) {
     case start_result::kind::started:
       mark_running(self, c, r.child(), event_kind::child_started);
@@ -452,7 +456,7 @@ op_result supervisor_core::restart_stopped(context& self, const std::string& id)
     return {op_status::running, c->current, fmt::format("supervisor '{}': child '{}' is running", spec_.id, id)};
   }
   c->pending_batch = 0;  // a manual restart pre-empts a pending one
-  start_result r = start_process(self, *c);
+  start_result r = start_process(self, *c, c->restarts);
   if (r.outcome() == start_result::kind::started) {
     mark_running(self, *c, r.child(), event_kind::child_started);
     return {op_status::ok, c->current, {}};

@@ -56,7 +56,8 @@ class supervisor_core {
   child& add_child(std::shared_ptr<const child_spec> spec, std::any args);
   void remove_child(child& c);
   child* find_id(const std::string& id);
-  start_result start_process(context& self, child& c);
+  // Runs c's start function; an actor it spawns starts with `restarts`.
+  start_result start_process(context& self, child& c, std::uint32_t restarts);
   void mark_running(context& self, child& c, const pid& who, std::string_view event);
 
   // -- restarts --

@@ -165,8 +165,6 @@ class runtime {
   std::optional<std::string> describe(const pid& who, std::chrono::nanoseconds timeout);
   // Records up to `count` messages into and out of `who`, until `timeout`.
   std::vector<trace_event> trace(const pid& who, std::size_t count, std::chrono::nanoseconds timeout);
-  // For supervisors: how often the child behind `who` has been restarted.
-  void set_restart_count(const pid& who, std::uint32_t restarts);
   const runtime_options& options() const;
 
   // Blocks until no actor is runnable and no message is in flight, or the
@@ -185,7 +183,7 @@ class runtime {
   detail::runtime_impl& impl() noexcept { return *impl_; }
 
  private:
-  std::unique_ptr<detail::runtime_impl> impl_;
+  std::unique_ptr<detail::runtime_impl, detail::runtime_release> impl_;
 };
 
 // An actor identity for a thread that is not an actor (main, a test):

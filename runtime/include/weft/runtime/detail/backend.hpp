@@ -23,6 +23,12 @@ namespace detail {
 class cell;
 class runtime_impl;
 
+// Drops the public runtime's hold on its implementation, which lives on
+// (closed, its threads gone) while any pid still refers to one of its cells.
+struct runtime_release {
+  void operator()(runtime_impl* rt) const noexcept;
+};
+
 // A negative timeout means "no deadline".
 inline constexpr std::chrono::nanoseconds no_timeout{-1};
 

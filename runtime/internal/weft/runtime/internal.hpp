@@ -1,0 +1,31 @@
+#pragma once
+// Hooks of the runtime for weft's own modules (supervisor, persistence,
+// shell), not for users: this header is not installed, and only targets
+// built with weft link `weft_runtime_internal`. What a user may call is in
+// the public headers; what is here exists because a module needs a step
+// of the runtime that no public operation should offer.
+
+#include <weft/runtime/context.hpp>
+#include <weft/runtime/pid.hpp>
+
+#include <cstdint>
+
+namespace weft::internal {
+
+// Supervisors: every actor `self` spawns while this scope lives starts with
+// this restart count, set before the actor is visible to anyone (its name,
+// introspection), so `info` never shows a restarted child with a stale
+// count. Owner only: `self` is the calling actor.
+class spawn_restarts_scope {
+ public:
+  spawn_restarts_scope(context& self, std::uint32_t restarts) noexcept;
+  ~spawn_restarts_scope();
+  spawn_restarts_scope(const spawn_restarts_scope&) = delete;
+  spawn_restarts_scope& operator=(const spawn_restarts_scope&) = delete;
+
+ private:
+  context& self_;
+  std::uint32_t previous_;
+};
+
+}  // namespace weft::internal
