@@ -81,14 +81,13 @@ struct thread_space_waiter final : space_waiter {
 }  // namespace
 
 send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::nanoseconds timeout) {
-  // Tracing costs one relaxed load per side when nobody traces.
-  if (tracer* t = tracer_.load(std::memory_order_acquire)) {
-    t->record(trace_event::direction::in, from != nullptr ? pid_of(from) : pid(), pid_of(this), *e);
+  // Tracing costs one relaxed load per side when nobody traces: the load
+  // only chooses the path; record_if_traced re-checks (introspection.cpp).
+  if (tracer_.load(std::memory_order_relaxed) != nullptr) {
+    tracer::record_if_traced(*this, trace_event::direction::in, from, *this, *e);
   }
-  if (from != nullptr) {
-    if (tracer* t = from->tracer_.load(std::memory_order_acquire)) {
-      t->record(trace_event::direction::out, pid_of(from), pid_of(this), *e);
-    }
+  if (from != nullptr && from->tracer_.load(std::memory_order_relaxed) != nullptr) {
+    tracer::record_if_traced(*from, trace_event::direction::out, from, *this, *e);
   }
   // We own e until it is in the inbox, also if an exit signal unwinds us
   // while we wait for room.
