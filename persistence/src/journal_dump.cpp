@@ -1,6 +1,6 @@
 #include "journal_dump.hpp"
 
-#include "group_commit.hpp"
+#include "group_commit.hpp"  // current_exception_text
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>

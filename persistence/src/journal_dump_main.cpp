@@ -10,7 +10,7 @@
 // that verifies was still shown); 2 a usage error, or something could not
 // be read or shown (named in the output).
 
-#include "group_commit.hpp"
+#include "group_commit.hpp"  // current_exception_text
 #include "journal_dump.hpp"
 #include "posix_file.hpp"
 #include "record_format.hpp"
