@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -31,7 +32,8 @@ endpoint_address parse_address(std::string_view text) {
   return a;
 }
 
-client::client(const endpoint_address& address, std::chrono::milliseconds timeout) : timeout_(timeout) {
+client::client(const endpoint_address& address, std::chrono::milliseconds timeout, std::size_t max_line_bytes)
+    : timeout_(timeout), max_line_bytes_(max_line_bytes > 0 ? max_line_bytes : 1) {
   if (!address.is_tcp()) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -78,6 +80,9 @@ client::~client() {
 }
 
 void client::send_line(std::string_view line) {
+  if (abandoned_) {
+    throw std::runtime_error("weft-shell: this connection was given up after an answer longer than the cap");
+  }
   std::string data(line);
   data += '\n';
   std::size_t sent = 0;
@@ -91,25 +96,72 @@ void client::send_line(std::string_view line) {
   }
 }
 
+void client::abandon() {
+  abandoned_ = true;
+  std::string().swap(buffer_);
+  // The endpoint's further writes fail at once (it sees EPIPE) instead of
+  // filling a socket nobody reads.
+  ::shutdown(fd_, SHUT_RDWR);
+}
+
 std::string client::read_line() {
+  if (abandoned_) {
+    throw std::runtime_error("weft-shell: this connection was given up after an answer longer than the cap");
+  }
   const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  // Bytes of buffer_ already searched for a newline: each byte is looked
+  // at once, however many reads a long line takes.
+  std::size_t searched = 0;
   for (;;) {
-    if (const auto newline = buffer_.find('\n'); newline != std::string::npos) {
-      std::string line = buffer_.substr(0, newline);
-      buffer_.erase(0, newline + 1);
+    const auto newline = buffer_.find('\n', searched);
+    const bool too_long = (newline == std::string::npos ? buffer_.size() : newline) > max_line_bytes_;
+    if (too_long) {
+      const std::size_t cap = max_line_bytes_;
+      abandon();
+      throw line_too_long("weft-shell: the endpoint's answer is longer than " + std::to_string(cap) +
+                          " bytes, the client's cap; stopped reading it");
+    }
+    if (newline != std::string::npos) {
+      std::string line;
+      if (newline + 1 == buffer_.size()) {
+        line.swap(buffer_);  // the usual case: no copy of a long line
+        line.pop_back();
+      } else {
+        line = buffer_.substr(0, newline);
+        buffer_.erase(0, newline + 1);
+      }
       return line;
     }
+    searched = buffer_.size();
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) throw std::runtime_error("weft-shell: the endpoint did not answer in time");
+    if (left.count() <= 0) {
+      throw std::runtime_error(
+          "weft-shell: the endpoint did not answer within " + std::to_string(timeout_.count()) + " ms" +
+          (buffer_.empty() ? std::string() : " (" + std::to_string(buffer_.size()) + " bytes of an answer came)"));
+    }
     pollfd p{fd_, POLLIN, 0};
     const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) continue;
+    // Read no further than one byte past the cap: a line with no end in
+    // sight costs at most the cap, never what the endpoint keeps sending.
     char buf[65536];
-    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    const std::size_t room = max_line_bytes_ + 1 - buffer_.size();
+    const ssize_t n = ::recv(fd_, buf, std::min(sizeof buf, room), 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw std::runtime_error("weft-shell: the endpoint closed the connection");
+    if (n <= 0) {
+      throw std::runtime_error(buffer_.empty()
+                                   ? std::string("weft-shell: the endpoint closed the connection")
+                                   : "weft-shell: the endpoint closed the connection in the middle of an answer (" +
+                                         std::to_string(buffer_.size()) + " bytes without a newline)");
+    }
+    // Past 1 MiB, room for the longest line allowed is reserved at once,
+    // so the string is not copied again as it grows: a long line costs
+    // what arrived, not twice that (an untouched reservation is address
+    // space, not memory).
+    const std::size_t size = buffer_.size() + static_cast<std::size_t>(n);
+    if (size > buffer_.capacity() && size > (std::size_t{1} << 20)) buffer_.reserve(max_line_bytes_ + 1);
     buffer_.append(buf, static_cast<std::size_t>(n));
   }
 }

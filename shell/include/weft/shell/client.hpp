@@ -6,6 +6,8 @@
 // Owner: one thread at a time (a client is one connection, in order).
 
 #include <chrono>
+#include <cstddef>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,26 +37,49 @@ struct discovered_endpoint {
 // alive, sorted by path.
 std::vector<discovered_endpoint> discover(const std::string& dir = {});
 
+// A response line longer than the client's cap (max_line_bytes). The
+// client stopped reading at the cap and shut its connection down: the
+// rest of that line is never read, and the client refuses further calls.
+struct line_too_long : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 class client {
  public:
+  // The longest response line read unless the caller says otherwise: an
+  // endpoint's `ps` of 100,000 actors is about 60 MB. The memory a line
+  // costs is this cap plus what parsing it takes.
+  static constexpr std::size_t default_max_line_bytes = std::size_t{64} << 20;
+
   // Connects; throws std::system_error with the address in its message.
-  explicit client(const endpoint_address& address, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  explicit client(const endpoint_address& address, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                  std::size_t max_line_bytes = default_max_line_bytes);
   ~client();
   client(const client&) = delete;
   client& operator=(const client&) = delete;
 
   // Sends one line (a newline is appended) and returns the next response
   // line (without its newline). Throws std::runtime_error if the endpoint
-  // closed the connection or did not answer within the timeout.
+  // closed the connection or did not answer within the timeout, and
+  // line_too_long if the line passed max_line_bytes (then the connection
+  // is shut down: calls after that throw std::runtime_error).
   std::string call(std::string_view request_line);
   void send_line(std::string_view line);
   std::string read_line();
   int fd() const noexcept { return fd_; }
 
+  // The cap on a response line's length, newline excluded (at least 1).
+  void set_max_line_bytes(std::size_t bytes) noexcept { max_line_bytes_ = bytes > 0 ? bytes : 1; }
+  std::size_t max_line_bytes() const noexcept { return max_line_bytes_; }
+
  private:
+  void abandon();
+
   int fd_ = -1;
   std::chrono::milliseconds timeout_;
-  std::string buffer_;
+  std::size_t max_line_bytes_;
+  bool abandoned_ = false;  // a line passed the cap: the stream is out of step
+  std::string buffer_;      // received, not yet returned
 };
 
 }  // namespace weft::shell
