@@ -4,6 +4,7 @@
 // endpoint as you press tab).
 
 #include "cli.hpp"
+#include "escape.hpp"
 
 #include <editline/readline.h>
 #include <unistd.h>
@@ -21,24 +22,33 @@ weft::shell::client* completion_client = nullptr;
 std::string* completion_token = nullptr;
 std::vector<std::string> candidates;
 
-json ask(weft::shell::client& client, json request) {
+std::string ask(weft::shell::client& client, json request) {
   if (completion_token != nullptr && !completion_token->empty()) request["token"] = *completion_token;
-  return json::parse(client.call(request.dump()), nullptr, false);
+  return client.call(request.dump());
+}
+
+// Only what a person could have typed is offered: a name with a control
+// character or a backslash in it would reach the terminal raw through
+// libedit's list of matches.
+void add_candidate(std::string text) {
+  if (!text.empty() && printable(text) == text) candidates.push_back(std::move(text));
 }
 
 void load_actor_candidates() {
   candidates.clear();
   if (completion_client == nullptr) return;
   try {
-    const json names = ask(*completion_client, {{"cmd", "names"}});
-    if (names.value("ok", false)) {
-      for (const auto& n : names["result"]["names"])
-        candidates.push_back(n["name"]);
+    const answer names(ask(*completion_client, {{"cmd", "names"}}), "names");
+    if (names.ok()) {
+      const field list = names.result().array("names");
+      for (std::size_t i = 0; i < list.size(); ++i)
+        add_candidate(list.element(i).text("name"));
     }
-    const json ps = ask(*completion_client, {{"cmd", "ps"}, {"limit", 2000}});
-    if (ps.value("ok", false)) {
-      for (const auto& a : ps["result"]["actors"])
-        candidates.push_back(a["pid"]);
+    const answer ps(ask(*completion_client, {{"cmd", "ps"}, {"limit", 2000}}), "ps");
+    if (ps.ok()) {
+      const field actors = ps.result().array("actors");
+      for (std::size_t i = 0; i < actors.size(); ++i)
+        add_candidate(actors.element(i).text("pid"));
     }
   } catch (const std::exception&) {
     // No completion is better than an error in the middle of a line.
@@ -84,19 +94,20 @@ int interactive(const weft::shell::endpoint_address& address) {
   completion_client = client.get();
   completion_token = &token;
 
-  const json hello = ask(*client, {{"cmd", "hello"}});
-  std::string program = "weft";
-  if (hello.value("ok", false)) {
-    const json& r = hello["result"];
-    program = r["program"].get<std::string>() + " " + std::to_string(r["os_pid"].get<long>());
-    std::cout << "attached to " << r["program"].get<std::string>() << " (os pid " << r["os_pid"].get<long>() << ") at "
-              << address.to_string() << ", protocol " << r["protocol"].get<int>() << ", "
-              << (r["mutations_allowed"].get<bool>() ? "mutations allowed" : "read-only")
-              << "\ntype 'help' for commands, tab to complete, 'quit' or Ctrl-D to leave\n";
-  } else {
-    std::cout << "error: " << hello.dump() << "\n";
-    return 1;
+  // A malformed hello is a bad_answer for main to report (exit status 3).
+  const answer hello(ask(*client, {{"cmd", "hello"}}), "hello");
+  if (!hello.ok()) {
+    std::cout << "error: " << printable(hello.error().text("message")) << "\n";
+    return exit_status::error_answer;
   }
+  const field r = hello.result();
+  const std::string program = printable(r.text("program"));
+  const std::uint64_t os_pid = r.count("os_pid");
+  const std::uint64_t protocol = r.count("protocol");
+  const bool mutations = r.flag("mutations_allowed");
+  std::cout << "attached to " << program << " (os pid " << os_pid << ") at " << address.to_string() << ", protocol "
+            << protocol << ", " << (mutations ? "mutations allowed" : "read-only")
+            << "\ntype 'help' for commands, tab to complete, 'quit' or Ctrl-D to leave\n";
 
   rl_readline_name = "weft-shell";
   static char word_breaks[] = " \t";
@@ -107,7 +118,7 @@ int interactive(const weft::shell::endpoint_address& address) {
   if (!history.empty()) read_history(history.c_str());
 
   const bool colour = ::isatty(STDOUT_FILENO) != 0 && std::getenv("NO_COLOR") == nullptr;
-  const std::string prompt = "weft(" + program + ")> ";
+  const std::string prompt = "weft(" + program + " " + std::to_string(os_pid) + ")> ";
   for (;;) {
     std::unique_ptr<char, decltype(&std::free)> line(readline(prompt.c_str()), &std::free);
     if (!line) {
@@ -128,6 +139,13 @@ int interactive(const weft::shell::endpoint_address& address) {
       run_command(*client, command, std::cout, colour);
     } catch (const usage_error& e) {
       std::cout << e.what() << "\n";
+    } catch (const bad_answer& e) {
+      // The answer was a whole line: the connection is still in step.
+      std::cout << "error: " << e.what() << "\n";
+    } catch (const weft::shell::line_too_long& e) {
+      std::cout << "error: " << e.what() << "; raise the cap with --max-answer-bytes N\n";
+      client.reset();
+      completion_client = nullptr;
     } catch (const std::exception& e) {
       // The program went away or closed us: say so, reconnect next time.
       std::cout << "error: " << e.what() << "\n";

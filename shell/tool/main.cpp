@@ -5,9 +5,11 @@
 //   weft-shell [endpoint] <command> [--json] one command, for scripts
 //
 // An endpoint is a Unix socket path or host:port (TCP; the token comes from
-// WEFT_SHELL_TOKEN). Omitted, it is the only endpoint `list` finds.
+// WEFT_SHELL_TOKEN). Omitted, it is the only endpoint `list` finds. Exit
+// statuses: cli.hpp.
 
 #include "cli.hpp"
+#include "escape.hpp"
 
 #include <weft/shell/client.hpp>
 #include <weft/shell/endpoint.hpp>
@@ -26,7 +28,15 @@ void print_usage() {
                "  weft-shell attach [<socket>|<host:port>]\n"
                "  weft-shell [<socket>|<host:port>] <command> [args] [--json]\n"
                "commands:\n"
-            << weft_shell::usage_text() << "TCP endpoints need their token in WEFT_SHELL_TOKEN.\n";
+            << weft_shell::usage_text()
+            << "any command also takes:\n"
+               "  --json                  the answer exactly as the program sent it\n"
+               "  --max-answer-bytes N    the longest answer read (default "
+            << weft::shell::client::default_max_line_bytes
+            << ")\n"
+               "TCP endpoints need their token in WEFT_SHELL_TOKEN.\n"
+               "exit status: 0 ok, 1 the program answered with an error, 2 usage or connection error,\n"
+               "3 malformed answer (not JSON, a field missing or wrong, longer than the cap)\n";
 }
 
 // The only live endpoint, or an error listing the choice.
@@ -39,7 +49,7 @@ weft::shell::endpoint_address only_endpoint() {
   }
   std::string text = "several endpoints are running; name one:";
   for (const auto& e : found)
-    text += "\n  " + e.path;
+    text += "\n  " + weft_shell::printable(e.path);
   throw weft_shell::usage_error(text);
 }
 
@@ -63,7 +73,8 @@ int main(int argc, char** argv) {
     if (args[0] == "list") {
       const auto found = weft::shell::discover();
       for (const auto& e : found)
-        std::cout << e.path << "  " << e.program << " (os pid " << e.os_pid << ")\n";
+        std::cout << weft_shell::printable(e.path) << "  " << weft_shell::printable(e.program) << " (os pid "
+                  << e.os_pid << ")\n";
       if (found.empty()) std::cerr << "no weft endpoints in " << weft::shell::default_socket_dir(false) << "\n";
       return 0;
     }
@@ -90,9 +101,15 @@ int main(int argc, char** argv) {
     return weft_shell::run_command(client, command, std::cout, colour);
   } catch (const weft_shell::usage_error& e) {
     std::cerr << "weft-shell: " << e.what() << "\n";
-    return 2;
+    return weft_shell::exit_status::usage_or_connection;
+  } catch (const weft_shell::bad_answer& e) {
+    std::cerr << "weft-shell: " << e.what() << "\n";
+    return weft_shell::exit_status::malformed_answer;
+  } catch (const weft::shell::line_too_long& e) {
+    std::cerr << e.what() << "; raise the cap with --max-answer-bytes N\n";
+    return weft_shell::exit_status::malformed_answer;
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";
-    return 2;
+    return weft_shell::exit_status::usage_or_connection;
   }
 }
