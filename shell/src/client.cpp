@@ -33,7 +33,8 @@ endpoint_address parse_address(std::string_view text) {
 }
 
 client::client(const endpoint_address& address, std::chrono::milliseconds timeout, std::size_t max_line_bytes)
-    : timeout_(timeout), max_line_bytes_(max_line_bytes > 0 ? max_line_bytes : 1) {
+    : timeout_(timeout) {
+  set_max_line_bytes(max_line_bytes);
   if (!address.is_tcp()) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -73,6 +74,10 @@ client::client(const endpoint_address& address, std::chrono::milliseconds timeou
     throw std::system_error(last_errno, std::generic_category(),
                             "weft-shell: cannot connect to " + address.to_string());
   }
+}
+
+void client::set_max_line_bytes(std::size_t bytes) noexcept {
+  max_line_bytes_ = std::clamp<std::size_t>(bytes, 1, std::string().max_size() - 1);
 }
 
 client::~client() {
@@ -159,9 +164,12 @@ std::string client::read_line() {
     // Past 1 MiB, room for the longest line allowed is reserved at once,
     // so the string is not copied again as it grows: a long line costs
     // what arrived, not twice that (an untouched reservation is address
-    // space, not memory).
+    // space, not memory). Caps past 1 GiB grow the usual way, so a huge
+    // cap is not a huge reservation the system may refuse.
     const std::size_t size = buffer_.size() + static_cast<std::size_t>(n);
-    if (size > buffer_.capacity() && size > (std::size_t{1} << 20)) buffer_.reserve(max_line_bytes_ + 1);
+    if (size > buffer_.capacity() && size > (std::size_t{1} << 20) && max_line_bytes_ < (std::size_t{1} << 30)) {
+      buffer_.reserve(max_line_bytes_ + 1);
+    }
     buffer_.append(buf, static_cast<std::size_t>(n));
   }
 }

@@ -617,7 +617,7 @@ TEST_CASE("an answer line that never ends is cut at the cap: exit 3, a clear err
   CHECK(ep.endless_bytes_sent() - before < (64u << 20) + (8u << 20));
 }
 
-TEST_CASE("an answer exactly as long as the cap is read; one byte longer is refused") {
+TEST_CASE("an answer exactly as long as the cap is read, one byte longer is refused, and any cap is taken") {
   std::string answer = R"({"ok":true,"result":{"roots":[]}})";
   answer.resize(1000, ' ');  // JSON allows trailing spaces
   fake_endpoint ep(always(line(answer)));
@@ -628,6 +628,13 @@ TEST_CASE("an answer exactly as long as the cap is read; one byte longer is refu
   CHECK(r.status == 3);
   CHECK(r.out == "");
   CHECK(r.err.starts_with("weft-shell: the endpoint's answer is longer than 999 bytes"));
+  // A cap of any size is taken as given: an answer of megabytes is read under it.
+  fake_endpoint big(always(line(chain_answer(20000))));
+  for (const char* huge : {"4611686018427387904", "18446744073709551615"}) {
+    r = run_shell(big, {"tree", "--max-answer-bytes", huge});
+    CHECK(r.status == 0);
+    CHECK(count_lines(r.out) == 102);
+  }
   r = run_shell(ep, {"tree", "--max-answer-bytes", "0"});
   CHECK(r.status == 2);
   CHECK(r.err.starts_with("weft-shell: tree: --max-answer-bytes needs a whole number of at least 1, not '0'"));

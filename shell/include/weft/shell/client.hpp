@@ -68,8 +68,9 @@ class client {
   std::string read_line();
   int fd() const noexcept { return fd_; }
 
-  // The cap on a response line's length, newline excluded (at least 1).
-  void set_max_line_bytes(std::size_t bytes) noexcept { max_line_bytes_ = bytes > 0 ? bytes : 1; }
+  // The cap on a response line's length, newline excluded: at least 1, at
+  // most what a std::string can hold.
+  void set_max_line_bytes(std::size_t bytes) noexcept;
   std::size_t max_line_bytes() const noexcept { return max_line_bytes_; }
 
  private:
