@@ -22,12 +22,12 @@ namespace {
 
 struct go {};
 
-class subscriber final : public weft::actor {
+class subscriber final {
  public:
   subscriber(std::int64_t msgs, std::atomic<std::int64_t>* unfinished, weft::pid driver)
       : msgs_(msgs), unfinished_(unfinished), driver_(std::move(driver)) {}
 
-  weft::behavior make_behavior(weft::context& self) override {
+  weft::behavior make_behavior(weft::context& self) {
     return {
         [this, &self](std::int64_t message) {
           if (message != received_) fail("broadcast", "a subscriber got message {} when {} was due", message, received_);
@@ -61,7 +61,7 @@ void broadcast(weft::runtime& rt, const arguments& args, json_line& out) {
   std::vector<weft::pid> topic;
   topic.reserve(static_cast<std::size_t>(subs));
   for (std::int64_t i = 0; i < subs; ++i) {
-    topic.push_back(rt.spawn_actor<subscriber>({}, msgs, &unfinished, driver.self()));
+    topic.push_back(rt.spawn_actor<subscriber>(msgs, &unfinished, driver.self()));
   }
   const weft::pid publisher = rt.spawn([msgs, topic = std::move(topic)](weft::context& self) {
     self.receive<go>();

@@ -13,11 +13,11 @@
 namespace weft_bench {
 namespace {
 
-class consumer final : public weft::actor {
+class consumer final {
  public:
   consumer(std::int64_t total, weft::pid driver) : total_(total), driver_(std::move(driver)) {}
 
-  weft::behavior make_behavior(weft::context& self) override {
+  weft::behavior make_behavior(weft::context& self) {
     return {
         [this, &self](std::int64_t) {
           if (++received_ == total_) {
@@ -46,7 +46,7 @@ void fanin(weft::runtime& rt, const arguments& args, json_line& out) {
   weft::spawn_options bounded;
   bounded.mailbox_capacity = 1024;
   bounded.overflow = weft::overflow_policy::block;
-  const weft::pid sink = rt.spawn_actor<consumer>(bounded, p * m, driver.self());
+  const weft::pid sink = rt.spawn_actor<consumer>(p * m, driver.self(), bounded);
 
   const auto t0 = clock_type::now();
   for (std::int64_t i = 0; i < p; ++i) {

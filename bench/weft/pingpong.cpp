@@ -16,9 +16,9 @@ struct partner_is {
   weft::pid partner;
 };
 
-class ponger final : public weft::actor {
+class ponger final {
  public:
-  weft::behavior make_behavior(weft::context& self) override {
+  weft::behavior make_behavior(weft::context& self) {
     return {
         [this](partner_is p) { pinger_ = std::move(p.partner); },
         [this, &self](std::int64_t x) { self.send(pinger_, x); },
@@ -29,12 +29,12 @@ class ponger final : public weft::actor {
   weft::pid pinger_;
 };
 
-class pinger final : public weft::actor {
+class pinger final {
  public:
   pinger(weft::pid ponger, std::int64_t n, weft::pid driver)
       : ponger_(std::move(ponger)), n_(n), driver_(std::move(driver)) {}
 
-  weft::behavior make_behavior(weft::context& self) override {
+  weft::behavior make_behavior(weft::context& self) {
     return {
         [this, &self](start) { self.send(ponger_, std::int64_t{0}); },
         [this, &self](std::int64_t x) {
@@ -64,7 +64,7 @@ void pingpong(weft::runtime& rt, const arguments& args, json_line& out) {
   const std::size_t baseline = rt.live_actors();
 
   const weft::pid pong = rt.spawn_actor<ponger>();
-  const weft::pid ping = rt.spawn_actor<pinger>({}, pong, n, driver.self());
+  const weft::pid ping = rt.spawn_actor<pinger>(pong, n, driver.self());
   rt.send(pong, partner_is{ping});
 
   const auto t0 = clock_type::now();

@@ -20,11 +20,11 @@ struct token {
   std::int64_t hops;
 };
 
-class node final : public weft::actor {
+class node final {
  public:
   node(std::int64_t hops_total, weft::pid driver) : hops_total_(hops_total), driver_(std::move(driver)) {}
 
-  weft::behavior make_behavior(weft::context& self) override {
+  weft::behavior make_behavior(weft::context& self) {
     return {
         [this](next_is n) { next_ = std::move(n.next); },
         [this, &self](token t) {
@@ -54,7 +54,7 @@ void ring(weft::runtime& rt, const arguments& args, json_line& out) {
 
   std::vector<weft::pid> nodes;
   nodes.reserve(static_cast<std::size_t>(r));
-  for (std::int64_t i = 0; i < r; ++i) nodes.push_back(rt.spawn_actor<node>({}, h, driver.self()));
+  for (std::int64_t i = 0; i < r; ++i) nodes.push_back(rt.spawn_actor<node>(h, driver.self()));
   for (std::size_t i = 0; i < nodes.size(); ++i) rt.send(nodes[i], next_is{nodes[(i + 1) % nodes.size()]});
   rt.wait_quiescent(std::chrono::seconds(10));
 

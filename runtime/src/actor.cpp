@@ -18,6 +18,8 @@
 
 #include <weft/runtime/runtime.hpp>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -30,6 +32,7 @@ cell::cell(runtime_impl* owner_rt, std::uint64_t actor_id, std::unique_ptr<actor
     : capacity_(static_cast<std::uint32_t>(capacity)),
       policy_(policy),
       body_(std::move(body)),
+      protocol_(body_ != nullptr ? body_->protocol() : nullptr),
       ctx_(this),
       handler_style_(body_ != nullptr && body_->handler_style()),
       trap_exit_(options.trap_exit || thread_bound),
@@ -88,6 +91,22 @@ bool post_signal(cell* from, cell* target, envelope* e) {
 
 runtime_impl* runtime_of(const cell* c) noexcept { return c->rt; }
 context& context_of(cell* c) noexcept { return c->ctx_; }
+
+const protocol_info* protocol_of(const pid& who) noexcept { return who ? as_cell(who)->protocol_ : nullptr; }
+
+bool protocol_includes(const protocol_info* actor, const protocol_info& wanted) noexcept {
+  if (actor == &wanted) return true;
+  if (actor == nullptr) return false;
+  // Protocols are short (a few signatures): a nested scan is the fast way.
+  for (std::size_t i = 0; i < wanted.size; ++i) {
+    bool found = false;
+    for (std::size_t j = 0; j < actor->size && !found; ++j) {
+      found = actor->entries[j].message == wanted.entries[i].message && actor->entries[j].reply == wanted.entries[i].reply;
+    }
+    if (!found) return false;
+  }
+  return true;
+}
 
 void cell::throw_exit(exit_reason reason) {
   if (thread_bound_) {
@@ -365,9 +384,22 @@ handling_scope::handling_scope(cell* self, envelope* e) noexcept : self_(self), 
 }
 
 handling_scope::~handling_scope() {
-  if (e_->request_id != 0 && e_->reply_to && std::uncaught_exceptions() > 0) {
-    // The handler died with the request in hand: the asker learns now.
-    send_reply(e_->reply_to, e_->request_id, make_envelope(reply_error{ask_error::actor_down}, envelope_kind::reply));
+  // Every request gets an answer (behavior.hpp). Still pending here: the
+  // handler neither answered it (a value, self.reply) nor took it
+  // (self.promise). Dying with it in hand, the asker learns actor_down;
+  // otherwise the handling is over and the request is acknowledged (a void
+  // handler, or an Erlang-style receive<T>).
+  if (request_pending(*e_)) {
+    try {
+      if (std::uncaught_exceptions() > 0) {
+        answer_request(self_, *e_,
+                       make_envelope(reply_error{error(ask_errc::actor_down, "the handler of the request threw")},
+                                     envelope_kind::reply));
+      } else {
+        answer_request(self_, *e_, make_envelope(ack_reply{}, envelope_kind::reply));
+      }
+    } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the asker's deadline still holds
+    }
   }
   self_->consumed(*e_);
   // Single writer (the owner): a plain load and store, no locked RMW.
@@ -407,25 +439,25 @@ bool take_current_request(cell* self, pid& reply_to, std::uint64_t& request_id) 
 }
 
 namespace {
-ask_error ask_error_of(send_status s) {
+error ask_failure_of(send_status s, const pid& to) {
   switch (s) {
     case send_status::dead:
-      return ask_error::no_actor;
+      return error(ask_errc::no_actor, to.to_string() + " has exited");
     case send_status::timeout:
-      return ask_error::timeout;
+      return error(ask_errc::timeout, "no room in " + to.to_string() + "'s mailbox before the deadline");
     case send_status::stopping:
-      return ask_error::stopping;
+      return error(ask_errc::stopping, "the runtime is shutting down");
     default:
-      return ask_error::rejected;
+      return error(ask_errc::rejected, to.to_string() + "'s mailbox is full (" + std::string(to_string(s)) + ")");
   }
 }
 }  // namespace
 
 envelope* ask_envelope(cell* self, const pid& to, envelope* request, std::chrono::nanoseconds timeout,
-                       ask_error& error) {
+                       error& failure) {
   if (!to) {
     delete request;
-    error = ask_error::no_actor;
+    failure = error(ask_errc::no_actor, "the pid is empty");
     return nullptr;
   }
   const auto start = std::chrono::steady_clock::now();
@@ -436,7 +468,7 @@ envelope* ask_envelope(cell* self, const pid& to, envelope* request, std::chrono
   const send_status sent = post(self, as_cell(to), request, send_mode::timed, timeout);
   if (sent != send_status::ok) {
     self->awaited_request_ = 0;
-    error = ask_error_of(sent);
+    failure = ask_failure_of(sent, to);
     return nullptr;
   }
   std::chrono::nanoseconds left = no_timeout;
@@ -453,11 +485,13 @@ envelope* ask_envelope(cell* self, const pid& to, envelope* request, std::chrono
   envelope* reply = receive_envelope(self, m, left);
   self->awaited_request_ = 0;
   if (reply == nullptr) {
-    error = ask_error::timeout;
+    failure = error(ask_errc::timeout,
+                    fmt::format("no reply from {} within {} ms", to.to_string(),
+                                std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()));
     return nullptr;
   }
   if (holds<reply_error>(*reply)) {
-    error = payload<reply_error>(*reply).error;
+    failure = std::move(payload<reply_error>(*reply).cause);
     delete reply;
     return nullptr;
   }
@@ -465,14 +499,14 @@ envelope* ask_envelope(cell* self, const pid& to, envelope* request, std::chrono
 }
 
 envelope* thread_ask_envelope(runtime_impl* rt, const pid& to, envelope* request, std::chrono::nanoseconds timeout,
-                              ask_error& error) {
+                              error& failure) {
   if (!rt->accepting_external()) {
     delete request;
-    error = ask_error::stopping;
+    failure = error(ask_errc::stopping, "the runtime is shutting down");
     return nullptr;
   }
   cell* c = rt->make_thread_cell({});
-  envelope* reply = ask_envelope(c, to, request, timeout, error);
+  envelope* reply = ask_envelope(c, to, request, timeout, failure);
   rt->finish_thread_cell(c);
   return reply;
 }
@@ -543,7 +577,8 @@ void terminate(cell* c, exit_reason reason) {
     std::unique_ptr<envelope> hold(e);
     switch (e->kind) {
       case envelope_kind::user:
-        bounce_request(*e, ask_error::actor_down);
+        bounce_request(*e, error(ask_errc::actor_down, self.to_string() + " exited before handling the request: " +
+                                                           link_reason.to_string()));
         c->rt->count_dead_letter(dead_letter_cause::exited_unread, c, e);
         break;
       case envelope_kind::link:
@@ -581,9 +616,10 @@ void terminate(cell* c, exit_reason reason) {
   if (!c->thread_bound_) c->rt->actor_exited(c);
 }
 
-void bounce_request(envelope& e, ask_error error) {
+void bounce_request(envelope& e, error cause) {
   if (e.request_id == 0 || !e.reply_to) return;
-  send_reply(e.reply_to, std::exchange(e.request_id, 0), make_envelope(reply_error{error}, envelope_kind::reply));
+  send_reply(e.reply_to, std::exchange(e.request_id, 0),
+             make_envelope(reply_error{std::move(cause)}, envelope_kind::reply));
 }
 
 namespace {
@@ -596,7 +632,7 @@ exit_reason reason_of_current_exception() {
   } catch (const std::exception& e) {
     return exit_reason::error(e.what());
   } catch (...) {
-    return exit_reason::error("unknown exception");
+    return exit_reason::error("an exception not derived from std::exception");
   }
 }
 
@@ -635,7 +671,12 @@ bool run_handlers(cell* c) {
     }
     {
       handling_scope scope(c, e);
-      if (!c->behavior_.invoke(*e, c)) rt->count_dead_letter(dead_letter_cause::unhandled, c, e);
+      if (!c->behavior_.invoke(*e, c)) {
+        rt->count_dead_letter(dead_letter_cause::unhandled, c, e);
+        // A request no handler takes is answered now, not left to time out.
+        bounce_request(*e, error(ask_errc::unhandled, pid_of(c).to_string() + " has no handler for " +
+                                                          std::string(e->tag->name)));
+      }
     }
     if (c->pending_behavior_) {
       c->behavior_ = std::move(*c->pending_behavior_);

@@ -73,12 +73,22 @@ struct thread_parker {
   bool woken = false;
 };
 
+// Tells the CPU we are spinning: saves power and lets a sibling hyper-
+// thread run. x86 `pause`, ARM `yield`; elsewhere nothing (still correct).
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
 // A small spin lock for the drop_oldest path (held for a few pointer moves).
 class spin_lock {
  public:
   void lock() noexcept {
     while (flag_.exchange(true, std::memory_order_acquire)) {
-      while (flag_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+      while (flag_.load(std::memory_order_relaxed)) cpu_relax();
     }
   }
   void unlock() noexcept { flag_.store(false, std::memory_order_release); }
@@ -167,9 +177,6 @@ struct monitor_payload {
 struct wake_payload {};
 struct call_payload {
   std::function<void(cell&)> fn;
-};
-struct reply_error {
-  ask_error error;
 };
 
 // Collects a bounded trace of one actor's messages. runtime::trace owns it
@@ -288,6 +295,7 @@ class cell : public cell_header {
   stash_list stash_;               // visible messages not yet consumed, in order
   fiber* suspended_ = nullptr;     // the fiber this actor is blocked on, if any
   std::unique_ptr<actor_body> body_;
+  const protocol_info* protocol_ = nullptr;  // set at spawn, then read-only (any thread)
   behavior behavior_;
   std::unique_ptr<behavior> pending_behavior_;  // set by become(), swapped in after the handler
   context ctx_;
@@ -362,7 +370,7 @@ void run_cell(cell* c);
 // The exit protocol (actor.cpp).
 void terminate(cell* c, exit_reason reason);
 // Answers a request with an error, if `e` is one.
-void bounce_request(envelope& e, ask_error error);
+void bounce_request(envelope& e, error cause);
 
 inline cell* as_cell(cell_header* h) noexcept { return static_cast<cell*>(h); }
 inline cell* as_cell(const pid& p) noexcept { return static_cast<cell*>(p.raw()); }

@@ -14,6 +14,7 @@
 //      go back to step 1.
 
 #include <weft/runtime/context.hpp>
+#include <weft/runtime/internal.hpp>
 #include <weft/runtime/net.hpp>
 
 #include "cell.hpp"
@@ -219,7 +220,7 @@ result<socket> socket::connect(context& self, std::string_view address, std::uin
   if (!parse_address(address, port, addr, len)) return fail<socket>(error::invalid_address);
   const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return fail<socket>(error::system, errno);
-  socket s(detail::runtime_of(self.cell()), fd);
+  socket s(detail::runtime_of(internal::context_access::cell(self)), fd);
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
@@ -408,7 +409,7 @@ result<listener> listener::listen(context& self, std::string_view address, std::
   socklen_t len = 0;
   if (!parse_address(address, port, addr, len)) return fail<listener>(error::invalid_address);
   listener l;
-  l.rt_ = detail::runtime_of(self.cell());
+  l.rt_ = detail::runtime_of(internal::context_access::cell(self));
   l.fd_ = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (l.fd_ < 0) return fail<listener>(error::system, errno);
   const int one = 1;

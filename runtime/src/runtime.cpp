@@ -441,9 +441,8 @@ bool runtime::wait_all_exited(std::chrono::nanoseconds timeout) { return impl_->
 
 // -- public: scoped_actor ---------------------------------------------------
 
-scoped_actor::scoped_actor(runtime& rt, spawn_options options)
-    : ctx_(&detail::context_of(rt.impl().make_thread_cell(options))) {}
-scoped_actor::~scoped_actor() { ctx_->cell()->rt->finish_thread_cell(ctx_->cell()); }
+scoped_actor::scoped_actor(runtime& rt, spawn_options options) : context(rt.impl_->make_thread_cell(options)) {}
+scoped_actor::~scoped_actor() { cell_->rt->finish_thread_cell(cell_); }
 
 // -- public: context --------------------------------------------------------
 
@@ -557,7 +556,8 @@ void reply_promise::abandon() noexcept {
   if (request_id_ == 0) return;
   try {
     detail::send_reply(to_, std::exchange(request_id_, 0),
-                       detail::make_envelope(detail::reply_error{ask_error::broken_promise},
+                       detail::make_envelope(detail::reply_error{error(ask_errc::broken_promise,
+                                                                       "the request's reply_promise was dropped unanswered")},
                                              detail::envelope_kind::reply));
   } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory while abandoning; the asker times out
   }
@@ -603,26 +603,6 @@ std::string_view to_string(send_status s) {
   return "unknown";
 }
 
-std::string_view to_string(ask_error e) {
-  switch (e) {
-    case ask_error::timeout:
-      return "timeout";
-    case ask_error::actor_down:
-      return "actor_down";
-    case ask_error::rejected:
-      return "rejected";
-    case ask_error::no_actor:
-      return "no_actor";
-    case ask_error::broken_promise:
-      return "broken_promise";
-    case ask_error::bad_reply_type:
-      return "bad_reply_type";
-    case ask_error::stopping:
-      return "stopping";
-  }
-  return "unknown";
-}
-
 std::string_view to_string(dead_letter_cause c) {
   switch (c) {
     case dead_letter_cause::dead_actor:
@@ -663,8 +643,10 @@ std::string_view to_string(overflow_policy p) {
 
 namespace weft::internal {
 
+detail::runtime_impl* runtime_access::impl(runtime& rt) noexcept { return rt.impl_.get(); }
+
 spawn_restarts_scope::spawn_restarts_scope(context& self, std::uint32_t restarts) noexcept
-    : self_(self), previous_(std::exchange(self.cell()->spawn_restarts_, restarts)) {}
-spawn_restarts_scope::~spawn_restarts_scope() { self_.cell()->spawn_restarts_ = previous_; }
+    : self_(self), previous_(std::exchange(context_access::cell(self)->spawn_restarts_, restarts)) {}
+spawn_restarts_scope::~spawn_restarts_scope() { context_access::cell(self_)->spawn_restarts_ = previous_; }
 
 }  // namespace weft::internal

@@ -94,7 +94,7 @@ start_outcome start_with(Asker& asker, supervisor_spec spec, pid parent, Spawn s
   return {std::move(sup), {}};
 }
 
-op_result unreachable(const pid& sup, ask_error e) {
+op_result unreachable(const pid& sup, const error& e) {
   return {op_status::unreachable, {}, fmt::format("supervisor {} did not answer: {}", sup.to_string(), to_string(e))};
 }
 

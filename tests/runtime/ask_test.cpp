@@ -68,7 +68,7 @@ TEST_CASE("ask times out, and the late reply is dropped and counted, never given
   rt.spawn([server, report](weft::context& self) {
     auto first = self.ask<std::string>(server, slow{50ms}, 5ms);
     auto second = self.ask<int>(server, get{}, 5s);
-    self.send(report, std::make_pair(first.has_value() ? -1 : static_cast<int>(first.error()), *second));
+    self.send(report, std::make_pair(first.has_value() ? -1 : first.error().code(), *second));
     self.sleep_for(100ms);  // the late "late" reply arrives while we sleep
     self.send(report, 0);
   });

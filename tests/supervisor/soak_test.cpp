@@ -89,7 +89,7 @@ TEST_CASE("a 1,000-worker tree survives random kills under load with no lost or 
   std::atomic<bool> stop{false};
   std::atomic<int> clients_done{0};
   std::atomic<std::uint64_t> sent{0}, replied{0}, wrong_reply{0}, errors{0};
-  std::array<std::atomic<std::uint64_t>, 8> by_error{};
+  std::array<std::atomic<std::uint64_t>, 16> by_error{};
   for (int c = 0; c < clients; ++c) {
     rt.spawn([&, c](weft::context& self) {
       std::mt19937 rng(c);
@@ -108,7 +108,7 @@ TEST_CASE("a 1,000-worker tree survives random kills under load with no lost or 
           if (*r != seq) wrong_reply.fetch_add(1);
         } else {
           errors.fetch_add(1);
-          by_error[static_cast<std::size_t>(r.error())].fetch_add(1);
+          by_error[static_cast<std::size_t>(r.error().code())].fetch_add(1);
         }
       }
       clients_done.fetch_add(1);

@@ -1,8 +1,9 @@
 #pragma once
 // Messages the runtime itself delivers to actors, and the result types of
-// sending and asking.
+// sending and asking (asking: weft::expected, expected.hpp).
 
 #include <weft/runtime/exit_reason.hpp>
+#include <weft/runtime/expected.hpp>
 #include <weft/runtime/pid.hpp>
 
 #include <cstdint>
@@ -47,40 +48,11 @@ enum class send_status : std::uint8_t {
 };
 std::string_view to_string(send_status);
 
-// Why an ask() has no reply.
-enum class ask_error : std::uint8_t {
-  timeout,         // no reply before the deadline (a later one is dropped)
-  actor_down,      // the server exited before replying
-  rejected,        // the server's mailbox was full (reject / drop policy)
-  no_actor,        // the pid was dead or empty when asked
-  broken_promise,  // the server dropped its reply_promise unanswered
-  bad_reply_type,  // the server replied with another type than asked for
-  stopping,        // the runtime is shutting down
-};
-std::string_view to_string(ask_error);
-
-// The outcome of an ask: a value or an ask_error (std::expected is C++23).
+// Until the whole code base has moved to weft::expected (issue #12), the
+// old names stay as aliases of the new ones.
+using ask_error = ask_errc;
 template <class T>
-class result {
- public:
-  result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
-  result(ask_error e) : v_(std::in_place_index<1>, e) {}
-
-  bool has_value() const noexcept { return v_.index() == 0; }
-  explicit operator bool() const noexcept { return has_value(); }
-  T& value() & { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
-  const T& value() const& { return std::get<0>(v_); }
-  T& operator*() & { return value(); }
-  T&& operator*() && { return std::move(*this).value(); }
-  const T& operator*() const& { return value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  ask_error error() const { return std::get<1>(v_); }
-
- private:
-  std::variant<T, ask_error> v_;
-};
+using result = expected<T>;
 
 // Why a message ended up in dead letters.
 enum class dead_letter_cause : std::uint8_t {
@@ -90,7 +62,8 @@ enum class dead_letter_cause : std::uint8_t {
   dropped_oldest,  // overflow: drop_oldest discarded an old message
   rejected,        // overflow: reject refused it
   late_reply,      // a reply that arrived after its ask gave up
-  unhandled,       // a handler-style actor had no handler for its type
+  unhandled,       // a handler-style actor had no handler for its type (a request
+                   // among them was also answered with ask_errc::unhandled)
   count_
 };
 std::string_view to_string(dead_letter_cause);

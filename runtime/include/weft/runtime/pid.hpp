@@ -80,9 +80,13 @@ class pid {
   // "<0.42.0>", Erlang's spelling, so pids read familiar in logs.
   std::string to_string() const;
 
+  // Equal: the same actor. Ordered by id (older actors first), then, for
+  // pids of different runtimes that share an id, by control block, so that
+  // ordering agrees with equality.
   friend bool operator==(const pid& a, const pid& b) noexcept { return a.cell_ == b.cell_; }
   friend std::strong_ordering operator<=>(const pid& a, const pid& b) noexcept {
-    return a.id() <=> b.id();
+    if (auto by_id = a.id() <=> b.id(); by_id != 0) return by_id;
+    return std::compare_three_way{}(a.cell_, b.cell_);
   }
 
   detail::cell_header* raw() const noexcept { return cell_; }

@@ -28,6 +28,10 @@
 
 namespace weft {
 
+namespace internal {
+struct runtime_access;
+}
+
 enum class shutdown_mode : std::uint8_t {
   // Stop taking messages and spawns from outside, let actors finish what
   // is queued, then stop the remaining actors children-first.
@@ -81,23 +85,23 @@ class runtime {
 
   // -- any thread ----------------------------------------------------------
 
-  // Spawns an actor running fn(context&): Erlang style if fn returns void,
-  // handler style if it returns a weft::behavior.
-  template <class F>
-  pid spawn(F&& fn, spawn_options options = {}) {
-    return detail::spawn_body(impl_.get(), nullptr, detail::make_function_body(std::forward<F>(fn)),
-                              std::move(options), false);
+  // Spawns `definition` (actor.hpp: an actor function, weft::stateful(...),
+  // weft::make_actor<A>(...)) as a top-level actor: a pid, or a ref<P>
+  // for a typed actor. Empty once the runtime is shutting down.
+  template <class D>
+  detail::spawned_t<D> spawn(D&& definition, spawn_options options = {}) {
+    return detail::spawn_definition(impl_.get(), nullptr, std::forward<D>(definition), std::move(options), false);
   }
+  // A class-style actor: spawn_actor<A>(constructor args..., [spawn_options]).
   template <class A, class... Args>
-  pid spawn_actor(spawn_options options = {}, Args&&... args) {
-    static_assert(std::is_base_of_v<actor, A>, "spawn_actor<A>: A derives from weft::actor");
-    return detail::spawn_body(impl_.get(), nullptr,
-                              std::make_unique<detail::class_body<A>>(std::forward<Args>(args)...),
-                              std::move(options), false);
+  auto spawn_actor(Args&&... args) {
+    return detail::spawn_class<A>(
+        [this](auto&& definition, spawn_options options) { return spawn(std::move(definition), std::move(options)); },
+        std::forward<Args>(args)...);
   }
 
-  // Sends from outside any actor. Under overflow_policy::block a full
-  // mailbox blocks the calling thread; try_send never blocks.
+  // -- transitional: until every caller talks through a context -----------
+  // (scoped_actor below; issue #12 removes these)
   template <class T>
   send_status send(const pid& to, T&& message) {
     return detail::send_envelope(impl_.get(), nullptr, to, detail::make_envelope(std::forward<T>(message)),
@@ -113,28 +117,16 @@ class runtime {
     return detail::send_envelope(impl_.get(), nullptr, to, detail::make_envelope(std::forward<T>(message)),
                                  detail::send_mode::try_once, detail::no_timeout);
   }
-
-  // Request/reply from outside any actor; blocks the calling thread.
   template <class R, class T>
-  result<R> ask(const pid& to, T&& request, std::chrono::nanoseconds timeout) {
-    ask_error error{};
+  expected<R> ask(const pid& to, T&& request, std::chrono::nanoseconds timeout) {
+    error failure;
     detail::envelope* reply =
-        detail::thread_ask_envelope(impl_.get(), to, detail::make_envelope(std::forward<T>(request)), timeout, error);
-    if (reply == nullptr) return error;
+        detail::thread_ask_envelope(impl_.get(), to, detail::make_envelope(std::forward<T>(request)), timeout, failure);
+    if (reply == nullptr) return failure;
     std::unique_ptr<detail::envelope, detail::envelope_deleter> hold(reply);
-    if (!detail::holds<R>(*reply)) return ask_error::bad_reply_type;
-    return result<R>(std::move(detail::payload<R>(*reply)));
+    return detail::open_reply<R>(*reply);
   }
-
-  // Sends an exit signal to `target`, as context::exit(pid, reason) does.
   void exit(const pid& target, exit_reason reason);
-
-  // Names: one actor per name; a name is released when its actor exits.
-  bool register_name(std::string name, const pid& who);
-  bool unregister_name(std::string_view name);
-  pid whereis(std::string_view name) const;
-  std::vector<std::string> registered_names() const;
-
   template <class T>
   timer_ref send_after(std::chrono::nanoseconds delay, const pid& to, T&& message) {
     auto holder = std::make_shared<std::decay_t<T>>(std::forward<T>(message));
@@ -142,6 +134,13 @@ class runtime {
                                 [holder]() { return detail::make_envelope(std::move(*holder)); })};
   }
   bool cancel_timer(timer_ref ref) { return detail::cancel_timer(impl_.get(), ref.id); }
+  // -- end of transitional ---------------------------------------------------
+
+  // Names: one actor per name; a name is released when its actor exits.
+  bool register_name(std::string name, const pid& who);
+  bool unregister_name(std::string_view name);
+  pid whereis(std::string_view name) const;
+  std::vector<std::string> registered_names() const;
 
   // Dead letters: counts by cause, and an optional actor that receives a
   // weft::dead_letter for each (none about itself, to avoid loops).
@@ -180,28 +179,39 @@ class runtime {
   // Blocks until every actor has exited (shutdown, or they all finished).
   bool wait_all_exited(std::chrono::nanoseconds timeout);
 
+  // Transitional (issue #12 moves its users to internal::runtime_access).
   detail::runtime_impl& impl() noexcept { return *impl_; }
 
  private:
+  friend struct internal::runtime_access;
+  friend class scoped_actor;
   std::unique_ptr<detail::runtime_impl, detail::runtime_release> impl_;
 };
 
-// An actor identity for a thread that is not an actor (main, a test):
-// it has a pid and a mailbox, and its context's receive/ask block the
-// thread instead of a fiber. Owner: the thread that created it.
-class scoped_actor {
+// An actor identity for a thread that is not an actor (main, a test, a
+// callback thread of some library): it has a pid and a mailbox, and it is
+// a context, so everything an actor can do to others it can do too —
+// send, ask, link, monitor, spawn, receive — blocking the thread where an
+// actor would suspend its fiber. Owner: the thread that created it; one
+// scoped_actor per thread that talks to actors.
+//
+//   weft::scoped_actor self(rt);
+//   self.send(counter, add{2});
+//   weft::expected<int> n = self.ask(counter, get{});
+//
+// It traps exits (a linked actor's exit arrives as an exit_msg, never
+// kills the thread). It may outlive its runtime: sends then answer
+// `stopping`.
+class scoped_actor : public context {
  public:
   explicit scoped_actor(runtime& rt, spawn_options options = {});
   ~scoped_actor();
   scoped_actor(const scoped_actor&) = delete;
   scoped_actor& operator=(const scoped_actor&) = delete;
 
-  context* operator->() noexcept { return ctx_; }
-  context& operator*() noexcept { return *ctx_; }
-  pid self() const { return ctx_->self(); }
-
- private:
-  context* ctx_;
+  // Transitional: scoped_actor used to be a pointer to a context.
+  context* operator->() noexcept { return this; }
+  context& operator*() noexcept { return *this; }
 };
 
 }  // namespace weft

@@ -6,11 +6,29 @@
 // of the runtime that no public operation should offer.
 
 #include <weft/runtime/context.hpp>
+#include <weft/runtime/runtime.hpp>
 #include <weft/runtime/pid.hpp>
 
 #include <cstdint>
 
+namespace weft::detail {
+class cell;
+class runtime_impl;
+}  // namespace weft::detail
+
 namespace weft::internal {
+
+// The control block behind a context (for the runtime's own sources and
+// modules that need a step the public API does not offer).
+struct context_access {
+  static detail::cell* cell(context& self) noexcept { return self.cell_; }
+  static detail::cell* cell(const context& self) noexcept { return self.cell_; }
+};
+
+// The implementation behind a public runtime.
+struct runtime_access {
+  static detail::runtime_impl* impl(runtime& rt) noexcept;
+};
 
 // Supervisors: every actor `self` spawns while this scope lives starts with
 // this restart count, set before the actor is visible to anyone (its name,

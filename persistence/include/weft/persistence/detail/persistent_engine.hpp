@@ -92,7 +92,7 @@ void delete_events(journal& j, const std::string& persistence_id, std::uint64_t 
 // thrown that does not derive from std::exception becomes a
 // std::runtime_error "<who> <number> threw an exception not derived from
 // std::exception" (no number if 0), so the stop reason says what failed
-// instead of the runtime's bare "unknown exception". Only around those
+// instead of the runtime's bare "an exception not derived from std::exception". Only around those
 // calls: the runtime unwinds an exiting actor with an exception of its own
 // that is no std::exception either, and it must pass; it comes from
 // context calls (blocking, receive, exit), never from inside these.

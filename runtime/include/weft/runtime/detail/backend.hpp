@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
+#include <type_traits>
 
 namespace weft {
 
@@ -32,7 +34,7 @@ struct runtime_release {
 // A negative timeout means "no deadline".
 inline constexpr std::chrono::nanoseconds no_timeout{-1};
 
-// What user code an actor runs.
+// What user code an actor runs (actor.hpp makes them).
 struct actor_body {
   virtual ~actor_body() = default;
   // Handler style: returns the initial behavior (and run() is not called).
@@ -41,6 +43,8 @@ struct actor_body {
   virtual bool handler_style() const noexcept = 0;
   virtual void run(context&) {}
   virtual void on_exit(context&, const exit_reason&) noexcept {}
+  // The typed protocol the actor is spawned with (nullptr: untyped).
+  virtual const protocol_info* protocol() const noexcept { return nullptr; }
 };
 
 enum class send_mode : std::uint8_t { blocking, try_once, timed };
@@ -74,12 +78,29 @@ class handling_scope {
   envelope* previous_;
 };
 
-// Sends `request` and waits for the reply envelope (nullptr and `error`
-// set on failure).
+// Sends `request` and waits for the reply envelope (nullptr and `failure`
+// set on failure, including a reply_error the server answered with).
 envelope* ask_envelope(cell* self, const pid& to, envelope* request, std::chrono::nanoseconds timeout,
-                       ask_error& error);
+                       error& failure);
 envelope* thread_ask_envelope(runtime_impl* rt, const pid& to, envelope* request, std::chrono::nanoseconds timeout,
-                              ask_error& error);
+                              error& failure);
+
+// What an asker of R makes of a reply envelope (not a reply_error).
+template <class R>
+expected<R> open_reply(envelope& reply) {
+  if constexpr (std::is_void_v<R>) {
+    (void)reply;  // any answer acknowledges
+    return {};
+  } else {
+    if (holds<R>(reply)) return expected<R>(std::move(payload<R>(reply)));
+    if (holds<ack_reply>(reply)) {
+      return error(ask_errc::bad_reply_type,
+                   "the handler returned nothing (void), not the " + std::string(type_name_of<R>()) + " asked for");
+    }
+    return error(ask_errc::bad_reply_type, "the reply is a " + std::string(reply.tag->name) + ", not the " +
+                                               std::string(type_name_of<R>()) + " asked for");
+  }
+}
 
 void reply_current(cell* self, envelope* reply);
 // Detaches the current request so that someone may answer it later.
@@ -100,35 +121,6 @@ void run_blocking(cell* self, const std::function<void()>& fn);
 
 runtime_impl* runtime_of(const cell* c) noexcept;
 context& context_of(cell* c) noexcept;
-
-template <class F>
-struct function_body final : actor_body {
-  explicit function_body(F f) : fn(std::move(f)) {}
-  static constexpr bool returns_behavior = std::is_same_v<std::invoke_result_t<F&, context&>, behavior>;
-  bool handler_style() const noexcept override { return returns_behavior; }
-  behavior init(context& self) override {
-    if constexpr (returns_behavior) {
-      return fn(self);
-    } else {
-      (void)self;
-      return {};
-    }
-  }
-  void run(context& self) override {
-    if constexpr (!returns_behavior) fn(self);
-  }
-  F fn;
-};
-
-template <class F>
-std::unique_ptr<actor_body> make_function_body(F&& f) {
-  using Fn = std::decay_t<F>;
-  static_assert(std::is_invocable_v<Fn&, context&>, "an actor function takes weft::context&");
-  using R = std::invoke_result_t<Fn&, context&>;
-  static_assert(std::is_void_v<R> || std::is_same_v<R, behavior>,
-                "an actor function returns void (Erlang style) or weft::behavior (handler style)");
-  return std::make_unique<function_body<Fn>>(std::forward<F>(f));
-}
 
 }  // namespace detail
 }  // namespace weft
