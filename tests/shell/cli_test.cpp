@@ -127,6 +127,44 @@ TEST_CASE("the one-shot form reports errors a person can act on, with a failing 
   CHECK(r.out.find("trace: which actor?") != std::string::npos);
 }
 
+TEST_CASE("every command's answer from a real endpoint is shown as text, none of them taken for malformed") {
+  temp_dir dir;
+  weft::runtime rt{weft_test::small_runtime()};
+  const weft::pid rooms =
+      rt.spawn([](weft::context&) -> weft::behavior { return {[](int) {}}; }, {.name = "rooms", .label = "chat rooms"});
+  rt.spawn([](weft::context&) -> weft::behavior { return {[](int) {}}; }, {.name = "doomed"});
+  weft::shell::endpoint ep{rt, options_in(dir, true)};
+  const std::string sock = ep.socket_path();
+  struct expected {
+    std::string args;
+    std::string shows;
+  };
+  const std::vector<expected> commands = {
+      {"hello", "shell-test (os pid "},
+      {"help", "this endpoint allows kill, send and restart"},
+      {"stats", "dead letters"},
+      {"events", ""},
+      {"names", "rooms"},
+      {"ps", "chat rooms"},
+      {"tree", "rooms (chat rooms)"},
+      {"tree --dot", "digraph weft {"},
+      {"info rooms", "label        chat rooms"},
+      {"state rooms", ""},
+      {"links rooms", rooms.to_string() + " links: (none)"},
+      {"monitors rooms", rooms.to_string() + " monitored by: (none); monitors 0 other actor(s)"},
+      {"trace rooms --count 1 --duration 100", "trace ended by its duration"},
+      {"send rooms hello", "sent to " + rooms.to_string()},
+      {"kill doomed", "sent exit(kill) to "},
+  };
+  for (const auto& c : commands) {
+    CAPTURE(c.args);
+    const auto r = run(shell_cmd(sock, c.args));
+    CHECK(r.status == 0);
+    CHECK(r.out.find("malformed") == std::string::npos);
+    CHECK(r.out.find(c.shows) != std::string::npos);
+  }
+}
+
 TEST_CASE("a person attaches in a terminal, looks at the tree, completes a name with tab, asks info, and quits") {
   fixture f;
   const std::string history = f.dir.path() + "/history";
