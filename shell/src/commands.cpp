@@ -254,6 +254,9 @@ dispatch_result command_table::dispatch(const json& request) {
                                {"limits",
                                 {{"max_request_bytes", options_.max_request_bytes},
                                  {"max_output_bytes", options_.max_output_bytes},
+                                 {"output_high_water", options_.output_high_water},
+                                 {"output_stall_timeout_ms", options_.output_stall_timeout.count()},
+                                 {"idle_timeout_ms", options_.idle_timeout.count()},
                                  {"max_clients", options_.max_clients}}}}),
               {}};
     }
@@ -365,7 +368,12 @@ dispatch_result command_table::dispatch(const json& request) {
                                  {"requests", c.requests},
                                  {"bad_requests", c.bad_requests},
                                  {"refused_too_many", c.refused_too_many},
-                                 {"dropped_slow", c.dropped_slow}}}}),
+                                 {"dropped_slow", c.dropped_slow},
+                                 {"dropped_idle", c.dropped_idle},
+                                 {"internal_errors", c.internal_errors},
+                                 {"responses_too_large", c.responses_too_large},
+                                 {"output_pauses", c.output_pauses},
+                                 {"output_buffered_bytes", c.output_buffered}}}}),
               {}};
     }
     if (cmd == "events") {

@@ -1,28 +1,38 @@
 // The endpoint's I/O thread. One thread, poll() over non-blocking sockets;
 // no actor, fiber or worker is involved, so it answers while the actor
-// system is stuck. The life of one client connection:
+// system is stuck. The protocol of one connection lives in session.cpp;
+// this file moves its bytes and keeps its clocks. The life of a connection:
 //
 //   1. accept: over max_clients, the client gets one error line and is
 //      closed (it never holds a slot).
-//   2. read: bytes are appended to its input; each complete line is one
-//      request. A line (or an unterminated tail) longer than
-//      max_request_bytes gets a `too_large` error and the connection is
-//      closed after it: there is no reliable way to find the next request.
-//   3. dispatch: fast commands answer at once; a slow one (state, trace,
-//      restart) runs on a helper thread and the client's further input is
-//      not read until it answers, so responses stay in request order and a
-//      client has at most one job.
-//   4. write: responses are appended to its output and flushed as the
-//      socket accepts them (MSG_NOSIGNAL: a client that went away is an
-//      EPIPE, never a SIGPIPE). A client whose unsent output exceeds
-//      max_output_bytes is not reading: it is dropped.
-//   5. close: on EOF the requests already received are still answered
+//   2. read: only while the session wants input (not while a slow job
+//      answers for it, its unsent output is at output_high_water, or a
+//      complete request is still unanswered), at most 16 recv()s a turn.
+//      Not reading is the back-pressure: the kernel's buffers fill and the
+//      client's writes block.
+//   3. answer: at most 64 requests a turn, so a client pipelining thousands
+//      cannot hold the loop while others wait; a slow command (state, trace,
+//      restart) runs on a helper thread and its client is answered nothing
+//      more until it returns, so responses stay in request order.
+//   4. write: responses go out as the socket takes them (sendmsg over up to
+//      64 of them; MSG_NOSIGNAL: a client that went away is an EPIPE, never
+//      a SIGPIPE).
+//   5. clocks: a connection that has not completed a request (its first,
+//      or one it began) within idle_timeout gets an idle_timeout error and
+//      is closed; one whose socket took none of its pending output for
+//      output_stall_timeout is not reading and is dropped.
+//   6. close: on EOF the requests already received are still answered
 //      (`echo '{"cmd":"ps"}' | nc -U` works), then the connection closes.
+//
+// No exception leaves this thread or a helper thread: a request's is
+// answered `internal` by its session; one in the loop's own work closes at
+// most the connection it was working for, is logged, and the loop goes on.
 //
 // TCP connections must present the token (in any request, or with `auth`)
 // before anything else; a wrong or missing token is answered and closed.
 
 #include "commands.hpp"
+#include "session.hpp"
 
 #include <weft/shell/endpoint.hpp>
 
@@ -37,6 +47,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -44,15 +55,25 @@
 #include <fstream>
 #include <list>
 #include <map>
-#include <mutex>
+#include <new>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 namespace weft::shell {
 
 using detail::json;
 
 namespace {
+
+using clock = std::chrono::steady_clock;
+
+// Per client and turn of the loop: what one client may take before the
+// others get their turn.
+constexpr int reads_per_turn = 16;
+constexpr std::size_t requests_per_turn = 64;
+// Slow requests (each on its own helper thread) in flight.
+constexpr std::size_t max_jobs = 16;
 
 std::string program_name() {
   std::ifstream comm("/proc/self/comm");
@@ -75,17 +96,20 @@ std::string random_token() {
   return token;
 }
 
-bool same_token(const std::string& a, const std::string& b) {
-  // Constant time in the content, so timing does not reveal a prefix.
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 [[noreturn]] void fail(const std::string& what) {
   throw std::system_error(errno, std::generic_category(), what);
+}
+
+const char* what_of(std::exception_ptr error) noexcept {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::bad_alloc&) {
+    return "out of memory";
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
 }
 
 }  // namespace
@@ -128,29 +152,24 @@ class endpoint::impl {
   std::uint16_t tcp_port() const noexcept { return tcp_port_; }
   const std::string& tcp_token() const noexcept { return options_.tcp_token; }
   bool mutations_allowed() const noexcept { return options_.allow_mutations; }
-  endpoint_counters counters() const {
-    std::lock_guard lock(counters_mutex_);
-    return counters_;
-  }
+  endpoint_counters counters() const { return tally_.snapshot(); }
 
  private:
   struct connection {
-    int fd = -1;
-    bool tcp = false;
-    bool authenticated = false;
-    bool busy = false;         // a slow job is answering for it
-    bool read_closed = false;  // EOF seen
-    bool closing = false;      // close once `out` is flushed
-    std::string in;
-    std::string out;
-    std::size_t out_sent = 0;
+    connection(int fd_, detail::session session_) : fd(fd_), session(std::move(session_)) {}
+    int fd;
+    detail::session session;
+    std::optional<clock::time_point> waiting_since;  // for idle_timeout
+    std::optional<clock::time_point> stalled_since;  // for output_stall_timeout
   };
+  using connection_map = std::map<std::uint64_t, connection>;
 
   struct job {
-    std::uint64_t serial;
+    std::uint64_t serial = 0;
     std::thread thread;
     std::atomic<bool> done{false};
-    json response;
+    json response;               // set by the helper thread before `done`
+    std::exception_ptr failure;  // or this
   };
 
   void open_unix() {
@@ -221,64 +240,113 @@ class endpoint::impl {
                    socket_path_.c_str(), socket_path_.c_str());
     }
     if (tcp_port_ != 0) {
-      std::fprintf(stderr, "weft: debug shell endpoint (%s) at 127.0.0.1:%u (token in WEFT_SHELL_TOKEN)\n", mode,
-                   static_cast<unsigned>(tcp_port_));
+      std::fprintf(stderr,
+                   "weft: debug shell endpoint (%s) at 127.0.0.1:%u; clients must send its token (weft-shell reads "
+                   "it from WEFT_SHELL_TOKEN)\n",
+                   mode, static_cast<unsigned>(tcp_port_));
     }
   }
 
-  void wake() {
+  void wake() noexcept {
     const std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
   }
 
-  template <class F>
-  void count(F&& f) {
-    std::lock_guard lock(counters_mutex_);
-    f(counters_);
+  // Something failed outside any one request. Logged (at most once a
+  // second, with how many were not) and counted; the loop goes on.
+  void report(const char* where, std::exception_ptr error) noexcept {
+    tally_.add(detail::endpoint_tally::internal_errors);
+    const auto now = clock::now();
+    if (now - last_report_ < std::chrono::seconds(1)) {
+      ++unreported_;
+      return;
+    }
+    std::fprintf(stderr, "weft shell: internal error in %s: %s (%llu more not shown); the endpoint goes on\n", where,
+                 what_of(error), static_cast<unsigned long long>(unreported_));
+    last_report_ = now;
+    unreported_ = 0;
   }
 
-  void run() {
-    std::vector<pollfd> fds;
-    std::vector<std::uint64_t> serials;
+  void run() noexcept {
     while (!stopping_.load(std::memory_order_acquire)) {
-      fds.clear();
-      serials.clear();
-      fds.push_back({wake_fd_, POLLIN, 0});
-      if (unix_fd_ >= 0) fds.push_back({unix_fd_, POLLIN, 0});
-      if (tcp_fd_ >= 0) fds.push_back({tcp_fd_, POLLIN, 0});
-      const std::size_t first_client = fds.size();
-      for (auto& [serial, c] : connections_) {
-        short events = 0;
-        if (!c.busy && !c.read_closed && !c.closing) events |= POLLIN;
-        if (c.out_sent < c.out.size()) events |= POLLOUT;
-        // Nothing wanted (a job is answering): leave it out of the poll, or
-        // a hang-up would wake the loop over and over until the job ends.
-        fds.push_back({events != 0 ? c.fd : -1, events, 0});
-        serials.push_back(serial);
-      }
-      if (::poll(fds.data(), fds.size(), -1) < 0) {
-        if (errno == EINTR) continue;
-        std::perror("weft shell: poll");
-        return;
-      }
-      if (fds[0].revents != 0) {
-        std::uint64_t n;
-        [[maybe_unused]] auto r = ::read(wake_fd_, &n, sizeof n);
-        reap_jobs();
-      }
-      for (std::size_t i = 1; i < first_client; ++i) {
-        if (fds[i].revents != 0) accept_all(fds[i].fd, fds[i].fd == tcp_fd_);
-      }
-      for (std::size_t i = first_client; i < fds.size(); ++i) {
-        auto it = connections_.find(serials[i - first_client]);
-        if (it == connections_.end()) continue;
-        connection& c = it->second;
-        if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) read_from(c);
-        handle_requests(it->first, c);
-        flush(c);
-        maybe_close(it);
+      try {
+        turn();
+      } catch (...) {
+        report("the I/O loop", std::current_exception());
+        // Whatever failed (most likely memory) may fail again at once: do
+        // not spin on it.
+        ::poll(nullptr, 0, 10);
       }
     }
+  }
+
+  void turn() {
+    fds_.clear();
+    serials_.clear();
+    fds_.push_back({wake_fd_, POLLIN, 0});
+    if (unix_fd_ >= 0) fds_.push_back({unix_fd_, POLLIN, 0});
+    if (tcp_fd_ >= 0) fds_.push_back({tcp_fd_, POLLIN, 0});
+    const std::size_t first_client = fds_.size();
+    bool work_waiting = false;
+    for (auto& [serial, c] : connections_) {
+      short events = 0;
+      if (c.session.wants_input()) events |= POLLIN;
+      if (!c.session.output().empty()) events |= POLLOUT;
+      work_waiting = work_waiting || c.session.ready_to_handle();
+      // Nothing wanted (a job is answering): leave it out of the poll, or
+      // a hang-up would wake the loop over and over until the job ends.
+      fds_.push_back({events != 0 ? c.fd : -1, events, 0});
+      serials_.push_back(serial);
+    }
+    if (::poll(fds_.data(), fds_.size(), work_waiting ? 0 : poll_timeout(clock::now())) < 0) {
+      if (errno == EINTR) return;
+      throw std::system_error(errno, std::generic_category(), "poll");
+    }
+    if (fds_[0].revents != 0) {
+      std::uint64_t n;
+      [[maybe_unused]] auto r = ::read(wake_fd_, &n, sizeof n);
+      reap_jobs();
+    }
+    for (std::size_t i = 1; i < first_client; ++i) {
+      if (fds_[i].revents != 0) accept_all(fds_[i].fd, fds_[i].fd == tcp_fd_);
+    }
+    const auto now = clock::now();
+    for (std::size_t i = first_client; i < fds_.size(); ++i) {
+      auto it = connections_.find(serials_[i - first_client]);
+      if (it == connections_.end()) continue;
+      try {
+        if (fds_[i].revents & (POLLIN | POLLHUP | POLLERR)) read_from(it->second);
+        serve(it->first, it->second);
+        check_clocks(it->second, now);
+      } catch (...) {
+        // The session answers its requests' exceptions itself; this is the
+        // I/O around it. The connection's state is unknown: close it.
+        report("a client connection", std::current_exception());
+        it->second.session.abort();
+      }
+      close_if_finished(it);
+    }
+    std::size_t buffered = 0;
+    for (auto& [serial, c] : connections_)
+      buffered += c.session.output().unsent();
+    tally_.set_output_buffered(buffered);
+  }
+
+  // Milliseconds until the nearest idle or stall deadline; -1: none.
+  int poll_timeout(clock::time_point now) const {
+    std::optional<clock::time_point> nearest;
+    auto consider = [&](const std::optional<clock::time_point>& since, std::chrono::milliseconds limit) {
+      if (since && (!nearest || *since + limit < *nearest)) nearest = *since + limit;
+    };
+    for (const auto& [serial, c] : connections_) {
+      consider(c.waiting_since, options_.idle_timeout);
+      consider(c.stalled_since, options_.output_stall_timeout);
+    }
+    if (!nearest) return -1;
+    if (*nearest <= now) return 0;
+    // Rounded up, so the loop does not wake just before the deadline.
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(*nearest - now).count();
+    return static_cast<int>(std::min<long long>(ms, 60'000));
   }
 
   void accept_all(int listener, bool tcp) {
@@ -286,135 +354,103 @@ class endpoint::impl {
       const int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) return;  // EAGAIN, or a transient error (EMFILE): try again on the next poll
       if (connections_.size() >= options_.max_clients) {
-        const std::string line =
-            detail::error_response(
-                nullptr, "too_many_clients",
-                "the endpoint already serves " + std::to_string(options_.max_clients) + " clients; close one and retry")
-                .dump() +
-            "\n";
-        [[maybe_unused]] auto n = ::send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-        ::close(fd);
-        count([](endpoint_counters& k) { ++k.refused_too_many; });
+        refuse_client(fd);
         continue;
       }
-      connection c;
-      c.fd = fd;
-      c.tcp = tcp;
-      connections_.emplace(next_serial_++, std::move(c));
-      count([&](endpoint_counters& k) {
-        ++k.accepted;
-        k.active = connections_.size();
-      });
+      try {
+        auto [it, inserted] = connections_.try_emplace(
+            next_serial_++, fd,
+            detail::session([this](const json& request) { return commands_.dispatch(request); }, options_, tally_,
+                            tcp));
+        it->second.waiting_since = clock::now();
+      } catch (...) {
+        ::close(fd);
+        throw;
+      }
+      tally_.add(detail::endpoint_tally::accepted);
+      tally_.set_active(connections_.size());
     }
+  }
+
+  void refuse_client(int fd) noexcept {
+    try {
+      const std::string line =
+          detail::error_response(
+              nullptr, "too_many_clients",
+              "the endpoint already serves " + std::to_string(options_.max_clients) + " clients; close one and retry")
+              .dump() +
+          "\n";
+      [[maybe_unused]] auto n = ::send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    } catch (...) {
+      // The refusal line is a courtesy; the close below is the refusal.
+    }
+    ::close(fd);
+    tally_.add(detail::endpoint_tally::refused_too_many);
   }
 
   void read_from(connection& c) {
     char buf[16384];
-    // Bounded per wake-up so one fast client cannot starve the others.
-    for (int rounds = 0; rounds < 16; ++rounds) {
+    for (int rounds = 0; rounds < reads_per_turn && c.session.wants_input(); ++rounds) {
       const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
       if (n > 0) {
-        c.in.append(buf, static_cast<std::size_t>(n));
-        if (c.in.size() > options_.max_request_bytes && c.in.find('\n') == std::string::npos) return;
+        c.session.received(buf, static_cast<std::size_t>(n));
         continue;
       }
-      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-        c.read_closed = true;
-        if (n < 0) c.closing = true;  // reset by peer: nothing more to say
+      if (n == 0) {
+        c.session.end_of_input();
+      } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        c.session.abort();  // reset by peer: nothing more to say
       }
       return;
     }
   }
 
-  void respond(connection& c, const json& response) {
-    c.out += response.dump(-1, ' ', false, json::error_handler_t::replace);
-    c.out += '\n';
-  }
-
-  void handle_requests(std::uint64_t serial, connection& c) {
-    while (!c.busy && !c.closing) {
-      const auto newline = c.in.find('\n');
-      if (newline == std::string::npos) {
-        if (c.in.size() > options_.max_request_bytes) reject_oversized(c);
-        return;
-      }
-      if (newline > options_.max_request_bytes) {
-        reject_oversized(c);
-        return;
-      }
-      std::string line = c.in.substr(0, newline);
-      c.in.erase(0, newline + 1);
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.find_first_not_of(" \t") == std::string::npos) continue;
-      count([](endpoint_counters& k) { ++k.requests; });
-      handle_line(serial, c, line);
+  // Answers what it may this turn and sends what the socket takes.
+  void serve(std::uint64_t serial, connection& c) {
+    std::size_t budget = requests_per_turn;
+    while (auto job = c.session.handle_requests(budget)) {
+      if (start_job(serial, c, std::move(*job))) break;
     }
+    flush(c);
   }
 
-  void reject_oversized(connection& c) {
-    respond(c, detail::error_response(nullptr, "too_large",
-                                      "request longer than " + std::to_string(options_.max_request_bytes) +
-                                          " bytes; closing the connection"));
-    c.in.clear();
-    c.closing = true;
-    count([](endpoint_counters& k) { ++k.bad_requests; });
-  }
-
-  void handle_line(std::uint64_t serial, connection& c, const std::string& line) {
-    json request;
+  // False if the job did not start (the session has answered it already).
+  bool start_job(std::uint64_t serial, connection& c, detail::slow_job&& work) {
+    if (jobs_.size() >= max_jobs) {
+      c.session.job_refused("busy", "too many slow requests (state, trace, restart) in flight; retry");
+      return false;
+    }
     try {
-      request = json::parse(line);
-    } catch (const json::parse_error& e) {
-      respond(c, detail::error_response(nullptr, "bad_json", std::string("malformed JSON: ") + e.what()));
-      count([](endpoint_counters& k) { ++k.bad_requests; });
-      return;
-    }
-    if (c.tcp && !c.authenticated) {
-      const auto token = request.is_object() ? request.find("token") : request.end();
-      if (token != request.end() && token->is_string() && same_token(token->get<std::string>(), options_.tcp_token)) {
-        c.authenticated = true;
-      } else {
-        respond(c, detail::error_response(request.is_object() && request.contains("id") ? request["id"] : json(),
-                                          "unauthorized",
-                                          "TCP clients must send the endpoint's token (\"token\" in the request; "
-                                          "weft-shell reads WEFT_SHELL_TOKEN)"));
-        c.closing = true;
-        count([](endpoint_counters& k) { ++k.bad_requests; });
-        return;
-      }
-    }
-    detail::dispatch_result r = commands_.dispatch(request);
-    if (r.slow) {
-      if (jobs_.size() >= max_jobs) {
-        respond(c, detail::error_response(request.value("id", json()), "busy",
-                                          "too many slow requests (state, trace, restart) in flight; retry"));
-        return;
-      }
-      c.busy = true;
       auto j = std::make_unique<job>();
       j->serial = serial;
       job* raw = j.get();
-      j->thread = std::thread([this, raw, fn = std::move(r.slow)] {
+      // Nothing in the thread's body can throw: the job's own exceptions
+      // are kept for the I/O thread, which answers them as `internal`.
+      j->thread = std::thread([this, raw, run = std::move(work.run)]() noexcept {
+        ::pthread_setname_np(::pthread_self(), "weft-shell-job");
         try {
-          raw->response = fn();
-        } catch (const std::exception& e) {
-          raw->response = detail::error_response(nullptr, "internal", e.what());
+          raw->response = run();
+        } catch (...) {
+          raw->failure = std::current_exception();
         }
+        // Release pairs with the acquire load in reap_jobs: the response
+        // is visible to the I/O thread once it sees `done`.
         raw->done.store(true, std::memory_order_release);
         wake();
       });
       jobs_.push_back(std::move(j));
-      return;
+    } catch (...) {
+      // No thread (EAGAIN) or no memory for the job: the request is
+      // answered now instead.
+      c.session.job_failed(std::current_exception());
+      return false;
     }
-    if (!r.response.value("ok", false)) count([](endpoint_counters& k) { ++k.bad_requests; });
-    respond(c, r.response);
+    return true;
   }
 
   void reap_jobs() {
     for (auto it = jobs_.begin(); it != jobs_.end();) {
       job& j = **it;
-      // Acquire pairs with the release store in the job thread: its
-      // response is visible once done reads true.
       if (!j.done.load(std::memory_order_acquire)) {
         ++it;
         continue;
@@ -422,63 +458,77 @@ class endpoint::impl {
       j.thread.join();
       auto conn = connections_.find(j.serial);
       if (conn != connections_.end()) {
-        conn->second.busy = false;
-        respond(conn->second, j.response);
-        handle_requests(conn->first, conn->second);
-        flush(conn->second);
-        maybe_close(conn);
+        if (j.failure) {
+          conn->second.session.job_failed(j.failure);
+        } else {
+          conn->second.session.job_done(std::move(j.response));
+        }
       }
       it = jobs_.erase(it);
+      // The connection is served in this turn's loop over the clients.
     }
   }
 
   void flush(connection& c) {
-    while (c.out_sent < c.out.size()) {
-      const ssize_t n = ::send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    detail::output_queue& out = c.session.output();
+    bool progressed = false;
+    while (!out.empty()) {
+      iovec iov[64];
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = out.gather(iov, std::size(iov));
+      const ssize_t n = ::sendmsg(c.fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) {
-        c.out_sent += static_cast<std::size_t>(n);
+        out.sent(static_cast<std::size_t>(n));
+        progressed = true;
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
-      c.out.clear();  // EPIPE, ECONNRESET: the client went away mid-response
-      c.out_sent = 0;
-      c.closing = true;
+      c.session.abort();  // EPIPE, ECONNRESET: the client went away mid-response
+      break;
+    }
+    if (out.empty()) {
+      c.stalled_since.reset();
+    } else if (progressed || !c.stalled_since) {
+      c.stalled_since = clock::now();
+    }
+  }
+
+  void check_clocks(connection& c, clock::time_point now) {
+    if (!c.session.waiting_for_request()) {
+      c.waiting_since.reset();
+    } else if (!c.waiting_since) {
+      c.waiting_since = now;
+    } else if (now - *c.waiting_since >= options_.idle_timeout) {
+      c.session.close_with("idle_timeout",
+                           "no complete request line within " + std::to_string(options_.idle_timeout.count()) +
+                               " ms (of connecting, or of the request's first byte); closing the connection");
+      flush(c);
+      c.session.abort();  // whatever the socket did not take now is not waited for
+      c.waiting_since.reset();
+      tally_.add(detail::endpoint_tally::dropped_idle);
       return;
     }
-    if (c.out_sent == c.out.size()) {
-      c.out.clear();
-      c.out_sent = 0;
-    } else if (c.out_sent > 64 * 1024) {
-      c.out.erase(0, c.out_sent);
-      c.out_sent = 0;
-    }
-    if (c.out.size() - c.out_sent > options_.max_output_bytes) {
-      c.out.clear();
-      c.out_sent = 0;
-      c.closing = true;
-      count([](endpoint_counters& k) { ++k.dropped_slow; });
+    if (c.stalled_since && now - *c.stalled_since >= options_.output_stall_timeout) {
+      c.session.abort();
+      c.stalled_since.reset();
+      tally_.add(detail::endpoint_tally::dropped_slow);
     }
   }
 
-  void maybe_close(std::map<std::uint64_t, connection>::iterator it) {
+  void close_if_finished(connection_map::iterator it) noexcept {
     connection& c = it->second;
-    if (c.busy) return;  // its job will answer (or find it gone)
-    const bool flushed = c.out_sent == c.out.size();
-    const bool done_reading = c.closing || (c.read_closed && c.in.find('\n') == std::string::npos);
-    if (!(flushed && done_reading)) return;
+    if (!c.session.finished()) return;
     ::close(c.fd);
     connections_.erase(it);
-    count([&](endpoint_counters& k) {
-      ++k.disconnected;
-      k.active = connections_.size();
-    });
+    tally_.add(detail::endpoint_tally::disconnected);
+    tally_.set_active(connections_.size());
   }
-
-  static constexpr std::size_t max_jobs = 16;
 
   runtime& rt_;
   endpoint_options options_;
   detail::command_table commands_;
+  detail::endpoint_tally tally_;
   int wake_fd_ = -1;
   int unix_fd_ = -1;
   int tcp_fd_ = -1;
@@ -488,12 +538,13 @@ class endpoint::impl {
   std::atomic<bool> stopping_{false};
   std::thread io_thread_;
   // -- I/O thread only --
-  std::map<std::uint64_t, connection> connections_;
+  connection_map connections_;
   std::uint64_t next_serial_ = 1;
   std::list<std::unique_ptr<job>> jobs_;
-  // -- any thread --
-  mutable std::mutex counters_mutex_;
-  endpoint_counters counters_;
+  std::vector<pollfd> fds_;
+  std::vector<std::uint64_t> serials_;
+  clock::time_point last_report_{};
+  std::uint64_t unreported_ = 0;
 };
 
 endpoint::endpoint(runtime& rt, endpoint_options options) : impl_(std::make_unique<impl>(rt, std::move(options))) {}

@@ -8,6 +8,9 @@
 
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -56,6 +59,46 @@ std::string read_all(int fd, std::size_t limit = 1 << 20) {
     out.append(buf, static_cast<std::size_t>(n));
   }
   return out;
+}
+
+// A raw TCP connection to 127.0.0.1:port, with Nagle off so each send()
+// leaves as its own segment.
+int tcp_connect(std::uint16_t port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+// A raw connection with a thread writing `bytes` into it (blocking, as the
+// endpoint may not read them all at once). Closing it unblocks the thread.
+struct raw_writer {
+  raw_writer(int fd_, std::string bytes_) : fd(fd_), bytes(std::move(bytes_)) {
+    thread = std::thread([this] { ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL); });
+  }
+  ~raw_writer() {
+    ::shutdown(fd, SHUT_RDWR);
+    thread.join();
+    ::close(fd);
+  }
+  int fd;
+  std::string bytes;
+  std::thread thread;
+};
+
+// Reads one line (without its newline), byte by byte so nothing after it
+// is taken; empty at EOF.
+std::string read_line(int fd) {
+  std::string line;
+  char ch;
+  while (::recv(fd, &ch, 1, 0) == 1 && ch != '\n')
+    line += ch;
+  return line;
 }
 
 }  // namespace
@@ -284,29 +327,175 @@ TEST_CASE("a client that disconnects in the middle of a long response does not h
   CHECK(actors_still_run(rt, pinger));
 }
 
-TEST_CASE("a client that never reads is dropped once its unsent output passes the cap") {
+TEST_CASE("a client that pipelines ps and never reads has few executed, then gets every answer in order") {
+  temp_dir dir;
+  weft::runtime rt(weft_test::small_runtime());
+  weft::pid pinger = spawn_pinger(rt);
+  for (int i = 0; i < 50; ++i)
+    rt.spawn([](weft::context&) -> weft::behavior { return {[](int) {}}; });
+  auto o = options_in(dir);
+  o.output_high_water = 16 * 1024;
+  weft::shell::endpoint ep(rt, o);
+  const auto before = ep.counters().requests;
+  // 1000 requests (~25 KB), each answered with ~25 KB: 25 MB if all were
+  // executed. Sent from a thread, as the socket may stop taking them.
+  constexpr int pipelined = 1000;
+  std::string requests;
+  for (int i = 0; i < pipelined; ++i)
+    requests += "{\"cmd\":\"ps\",\"id\":" + std::to_string(i) + "}\n";
+  raw_writer writer(raw_connect(ep.socket_path()), requests);
+  const int fd = writer.fd;
+  // The endpoint stops answering once 16 KB wait unsent, and that lasts as
+  // long as the client does not read.
+  REQUIRE(weft_test::eventually([&] { return ep.counters().output_pauses >= 1; }, std::chrono::seconds(60)));
+  const auto paused = ep.counters();
+  // What fits in the socket's buffers (~200 KB) plus one response over the
+  // mark: a few of the 1000, nowhere near all.
+  CHECK(paused.requests - before < 40);
+  CHECK(paused.output_buffered < 16 * 1024 + 32 * 1024);
+  CHECK(call(ep.socket_path(), {{"cmd", "hello"}})["ok"] == true);  // others are served meanwhile
+  CHECK(actors_still_run(rt, pinger));
+  // Now it reads: every answer arrives, in order, and nothing was dropped.
+  std::string pending;
+  int answered = 0;
+  char buf[65536];
+  while (answered < pipelined) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    REQUIRE(n > 0);
+    pending.append(buf, static_cast<std::size_t>(n));
+    std::size_t start = 0;
+    for (auto newline = pending.find('\n'); newline != std::string::npos; newline = pending.find('\n', start)) {
+      const json r = json::parse(pending.substr(start, newline - start));
+      INFO(r.dump());
+      REQUIRE(r["id"] == answered);
+      REQUIRE(r["ok"] == true);
+      ++answered;
+      start = newline + 1;
+    }
+    pending.erase(0, start);
+  }
+  CHECK(ep.counters().dropped_slow == 0);
+}
+
+TEST_CASE("a client that never reads is dropped after output_stall_timeout, and counted") {
   temp_dir dir;
   weft::runtime rt(weft_test::small_runtime());
   weft::pid pinger = spawn_pinger(rt);
   for (int i = 0; i < 200; ++i)
     rt.spawn([](weft::context&) -> weft::behavior { return {[](int) {}}; });
   auto o = options_in(dir);
-  o.max_output_bytes = 64 * 1024;
+  o.output_high_water = 64 * 1024;
+  o.output_stall_timeout = std::chrono::milliseconds(200);
   weft::shell::endpoint ep(rt, o);
   const int fd = raw_connect(ep.socket_path());
-  // Each ps answer is ~100 KB; the socket buffers take a few, then the
-  // endpoint's buffer grows past 64 KB and the client is dropped.
-  const std::string req = "{\"cmd\":\"ps\"}\n";
-  for (int i = 0; i < 200 && ep.counters().dropped_slow == 0; ++i) {
-    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) break;
-    std::this_thread::sleep_for(1ms);
-  }
-  // Generous: under ThreadSanitizer on a busy machine each ps of 200 actors
-  // takes a long while to build, and several must pile up first.
-  CHECK(weft_test::eventually([&] { return ep.counters().dropped_slow == 1; }, std::chrono::seconds(120)));
+  std::string requests;
+  for (int i = 0; i < 50; ++i)
+    requests += "{\"cmd\":\"ps\"}\n";
+  ::send(fd, requests.data(), requests.size(), MSG_NOSIGNAL);
+  CHECK(weft_test::eventually([&] { return ep.counters().dropped_slow == 1; }, std::chrono::seconds(60)));
+  CHECK(weft_test::eventually([&] { return ep.counters().active == 0; }));
   ::close(fd);
   CHECK(call(ep.socket_path(), {{"cmd", "hello"}})["ok"] == true);
   CHECK(actors_still_run(rt, pinger));
+}
+
+TEST_CASE("a response over max_output_bytes is answered response_too_large and the connection goes on") {
+  temp_dir dir;
+  weft::runtime rt(weft_test::small_runtime());
+  for (int i = 0; i < 200; ++i)
+    rt.spawn([](weft::context&) -> weft::behavior { return {[](int) {}}; });
+  auto o = options_in(dir);
+  o.max_output_bytes = 16 * 1024;
+  weft::shell::endpoint ep(rt, o);
+  weft::shell::client c(weft::shell::parse_address(ep.socket_path()));
+  const json r = call(c, {{"cmd", "ps"}, {"id", 9}});
+  CHECK(r["id"] == 9);
+  CHECK(r["error"]["code"] == "response_too_large");
+  CHECK(call(c, {{"cmd", "ps"}, {"limit", 2}})["result"]["actors"].size() == 2);
+  CHECK(ep.counters().responses_too_large == 1);
+}
+
+TEST_CASE("a request holding 1e400 gets a bad_json error and the endpoint keeps serving") {
+  temp_dir dir;
+  weft::runtime rt(weft_test::small_runtime());
+  weft::pid pinger = spawn_pinger(rt);
+  weft::shell::endpoint ep(rt, options_in(dir));
+  weft::shell::client c(weft::shell::parse_address(ep.socket_path()));
+  for (const std::string& line : {std::string("1e400"), std::string("-1e400"), std::string(60000, '7'),
+                                  std::string("{\"cmd\":\"hello\",\"id\":1e400}"),
+                                  std::string("{\"cmd\":\"trace\",\"target\":\"pinger\",\"count\":1e400}")}) {
+    CAPTURE(line.substr(0, 40));
+    const json r = json::parse(c.call(line));
+    CHECK(r["error"]["code"] == "bad_json");
+    CHECK(r["id"] == nullptr);
+  }
+  CHECK(call(c, {{"cmd", "hello"}})["ok"] == true);
+  CHECK(actors_still_run(rt, pinger));
+  CHECK(ep.counters().internal_errors == 0);
+}
+
+TEST_CASE("2 MiB of bare newlines are got through while another client's tree is answered") {
+  temp_dir dir;
+  weft::runtime rt(weft_test::small_runtime());
+  spawn_pinger(rt);
+  weft::shell::endpoint ep(rt, options_in(dir));
+  raw_writer flood(raw_connect(ep.socket_path()),
+                   std::string(2 << 20, '\n') + "{\"cmd\":\"hello\",\"id\":\"after\"}\n");
+  weft::shell::client other(weft::shell::parse_address(ep.socket_path()));
+  for (int i = 0; i < 20; ++i)
+    CHECK(call(other, {{"cmd", "tree"}})["result"]["roots"].size() == 1);
+  CHECK(json::parse(read_line(flood.fd))["id"] == "after");
+  CHECK(ep.counters().requests == 21);  // the blank lines are not requests
+}
+
+TEST_CASE("connections that send nothing are closed after idle_timeout and free their slots") {
+  temp_dir dir;
+  weft::runtime rt(weft_test::small_runtime());
+  auto o = options_in(dir);
+  o.max_clients = 2;
+  o.idle_timeout = std::chrono::milliseconds(300);
+  weft::shell::endpoint ep(rt, o);
+  weft::shell::client established(weft::shell::parse_address(ep.socket_path()));
+  CHECK(call(established, {{"cmd", "hello"}})["ok"] == true);
+  const int idle = raw_connect(ep.socket_path());
+  // The slots are full: others are refused until the idle one is told why
+  // and closed, and then one gets in.
+  CHECK(weft_test::eventually([&] {
+    const int fd = raw_connect(ep.socket_path());
+    const std::string hello = "{\"cmd\":\"hello\"}\n";
+    ::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL);
+    const bool served = json::parse(read_line(fd))["ok"] == true;
+    ::close(fd);
+    return served;
+  }));
+  const json r = json::parse(read_all(idle));
+  ::close(idle);
+  CHECK(r["error"]["code"] == "idle_timeout");
+  CHECK(r["error"]["message"] ==
+        "no complete request line within 300 ms (of connecting, or of the request's first byte); closing the "
+        "connection");
+  CHECK(ep.counters().dropped_idle == 1);
+  // The established client has been idle longer than that too (it
+  // completed a request before the idle one connected): it stays.
+  CHECK(call(established, {{"cmd", "hello"}})["ok"] == true);
+}
+
+TEST_CASE("a request begun and never finished is closed after idle_timeout") {
+  temp_dir dir;
+  weft::runtime rt(weft_test::small_runtime());
+  auto o = options_in(dir);
+  o.idle_timeout = std::chrono::milliseconds(300);
+  weft::shell::endpoint ep(rt, o);
+  const int fd = raw_connect(ep.socket_path());
+  const std::string first = "{\"cmd\":\"hello\"}\n{\"cmd\":";
+  ::send(fd, first.data(), first.size(), MSG_NOSIGNAL);
+  const std::string answer = read_all(fd);  // until the endpoint closes
+  ::close(fd);
+  const auto newline = answer.find('\n');
+  REQUIRE(newline != std::string::npos);
+  CHECK(json::parse(answer.substr(0, newline))["ok"] == true);
+  CHECK(json::parse(answer.substr(newline + 1))["error"]["code"] == "idle_timeout");
+  CHECK(ep.counters().dropped_idle == 1);
 }
 
 TEST_CASE("100 concurrent clients are all answered correctly") {
@@ -372,6 +561,73 @@ TEST_CASE("TCP listens on loopback only and requires the token") {
   weft::shell::client c(address);
   CHECK(call(c, {{"cmd", "hello"}, {"token", ep.tcp_token()}})["ok"] == true);
   CHECK(call(c, {{"cmd", "hello"}})["ok"] == true);  // authenticated from then on
+}
+
+TEST_CASE("over TCP a missing, wrong, partial or non-string token is refused and the connection closed") {
+  weft::runtime rt(weft_test::small_runtime());
+  weft::shell::endpoint_options o;
+  o.unix_socket = false;
+  o.tcp_port = weft::shell::tcp_any_port;
+  o.tcp_token = "s3cret-token-of-thirty-two-bytes";
+  o.announce = false;
+  weft::shell::endpoint ep(rt, o);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{\"cmd\":\"hello\"}", "TCP clients must send the endpoint's token first"},
+      {"{\"cmd\":\"hello\",\"token\":\"s3cret-token-of-thirty-two-byteS\"}", "wrong token"},
+      {"{\"cmd\":\"hello\",\"token\":\"s3cret-token\"}", "wrong token"},
+      {"{\"cmd\":\"hello\",\"token\":\"s3cret-token-of-thirty-two-bytes!\"}", "wrong token"},
+      {"{\"cmd\":\"hello\",\"token\":[\"s3cret-token-of-thirty-two-bytes\"]}", "\"token\" must be a string"},
+  };
+  for (const auto& [line, message] : cases) {
+    CAPTURE(line);
+    const int fd = tcp_connect(ep.tcp_port());
+    const std::string request = line + "\n{\"cmd\":\"hello\",\"token\":\"s3cret-token-of-thirty-two-bytes\"}\n";
+    ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    const std::string answer = read_all(fd);  // to EOF: closed after the refusal
+    ::close(fd);
+    REQUIRE(std::count(answer.begin(), answer.end(), '\n') == 1);  // the second request was never answered
+    const json r = json::parse(answer);
+    CHECK(r["error"]["code"] == "unauthorized");
+    CHECK(r["error"]["message"].get<std::string>().starts_with(message));
+  }
+  CHECK(ep.counters().bad_requests == cases.size());
+}
+
+TEST_CASE("over TCP a token sent one byte at a time authenticates, and then the connection is served") {
+  weft::runtime rt(weft_test::small_runtime());
+  weft::shell::endpoint_options o;
+  o.unix_socket = false;
+  o.tcp_port = weft::shell::tcp_any_port;
+  o.announce = false;
+  weft::shell::endpoint ep(rt, o);
+  const int fd = tcp_connect(ep.tcp_port());
+  const std::string request = "{\"cmd\":\"auth\",\"id\":1,\"token\":\"" + ep.tcp_token() + "\"}\n";
+  for (char ch : request)  // TCP_NODELAY: one segment each
+    REQUIRE(::send(fd, &ch, 1, MSG_NOSIGNAL) == 1);
+  CHECK(json::parse(read_line(fd))["result"]["authenticated"] == true);
+  const std::string hello = "{\"cmd\":\"hello\",\"id\":2}\n";
+  ::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL);
+  const json r = json::parse(read_line(fd));
+  ::close(fd);
+  CHECK(r["id"] == 2);
+  CHECK(r["ok"] == true);
+}
+
+TEST_CASE("over TCP a client that never sends its token is closed after idle_timeout") {
+  weft::runtime rt(weft_test::small_runtime());
+  weft::shell::endpoint_options o;
+  o.unix_socket = false;
+  o.tcp_port = weft::shell::tcp_any_port;
+  o.announce = false;
+  o.idle_timeout = std::chrono::milliseconds(200);
+  weft::shell::endpoint ep(rt, o);
+  const int fd = tcp_connect(ep.tcp_port());
+  const std::string part = "{\"cmd\":\"hello\",\"token\":\"";
+  ::send(fd, part.data(), part.size(), MSG_NOSIGNAL);
+  const json r = json::parse(read_all(fd));
+  ::close(fd);
+  CHECK(r["error"]["code"] == "idle_timeout");
+  CHECK(ep.counters().dropped_idle == 1);
 }
 
 TEST_CASE("the endpoint answers while every worker is stuck in a CPU loop") {

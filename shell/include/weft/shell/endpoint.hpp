@@ -25,9 +25,13 @@
 // Why a separate module: JSON and sockets stay out of the runtime core.
 //
 // Safety: read-only unless allow_mutations (kill, send, restart are refused
-// with an error saying so). Every input is bounded: request size, clients,
-// and each client's unsent output (a client that stops reading is dropped).
-// The TCP listener binds 127.0.0.1 only and requires a token.
+// with an error saying so). Every input is bounded: request size and
+// nesting, clients, each client's unsent output (the endpoint stops
+// answering a client that does not read, and drops it if it never does),
+// the time a connection may take to complete a request. No bad line, and
+// no exception while answering one, ends the program: the request gets an
+// error response and the endpoint goes on. The TCP listener binds
+// 127.0.0.1 only and requires a token.
 //
 // Lifetime: destroy the endpoint before its runtime (declare it after).
 //
@@ -63,7 +67,23 @@ struct endpoint_options {
   bool announce = true;
   // Limits (see docs/shell-protocol.md, "Limits").
   std::size_t max_request_bytes = 64 * 1024;
+  // The largest single response; a larger one is replaced by a
+  // response_too_large error (ask for less: ps --limit, tree --depth).
   std::size_t max_output_bytes = 8 * 1024 * 1024;
+  // A client's unsent output at which the endpoint stops answering (and
+  // reading) its requests until it reads: a client that never reads costs
+  // at most this plus one response.
+  std::size_t output_high_water = 1024 * 1024;
+  // A client whose socket takes none of its pending output for this long is
+  // not reading: it is dropped (dropped_slow).
+  std::chrono::milliseconds output_stall_timeout{30000};
+  // How long a connection may take to complete a request line: its first
+  // one after connecting, and any later one from its first byte. Past it
+  // the client gets an idle_timeout error and is closed (dropped_idle). A
+  // client that has completed a request may then stay connected idle (an
+  // interactive shell), as it is the same user (Unix socket) or holds the
+  // token (TCP).
+  std::chrono::milliseconds idle_timeout{10000};
   std::size_t max_clients = 128;
   // How long state/restart wait for an actor or supervisor to answer, and
   // the longest trace a client may ask for.
@@ -81,10 +101,15 @@ struct endpoint_counters {
   std::uint64_t accepted = 0;
   std::uint64_t refused_too_many = 0;  // over max_clients: told so and closed
   std::uint64_t requests = 0;
-  std::uint64_t bad_requests = 0;  // malformed, unknown, oversized, unauthorized
-  std::uint64_t dropped_slow = 0;  // clients dropped for not reading
-  std::uint64_t disconnected = 0;  // clients that went away (any cause)
+  std::uint64_t bad_requests = 0;         // malformed, unknown, oversized, unauthorized
+  std::uint64_t dropped_slow = 0;         // clients dropped for not reading (output_stall_timeout)
+  std::uint64_t dropped_idle = 0;         // clients dropped for not completing a request (idle_timeout)
+  std::uint64_t disconnected = 0;         // clients that went away (any cause)
+  std::uint64_t internal_errors = 0;      // exceptions caught while answering (answered `internal`)
+  std::uint64_t responses_too_large = 0;  // responses over max_output_bytes, replaced by an error
+  std::uint64_t output_pauses = 0;        // times a client's requests waited for it to read (output_high_water)
   std::size_t active = 0;
+  std::size_t output_buffered = 0;  // unsent output held for all clients, in bytes
 };
 
 // $XDG_RUNTIME_DIR/weft if set, else /tmp/weft-<uid>. Created mode 0700 if
