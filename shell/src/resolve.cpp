@@ -40,6 +40,9 @@ std::string closest(std::string_view word, const std::vector<std::string>& candi
   std::string best;
   std::size_t best_distance = limit + 1;
   for (const std::string& c : candidates) {
+    // The distance is at least the difference in length: skip those that
+    // cannot be close, so a 60 KB word costs nothing (it cost seconds).
+    if (c.size() > word.size() + limit || word.size() > c.size() + limit) continue;
     const std::size_t d = edit_distance(word, c);
     if (d < best_distance || (d == best_distance && c < best)) {
       best = c;
