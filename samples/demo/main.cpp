@@ -12,8 +12,12 @@
 //     until Ctrl-C, so a person can attach `weft-shell` to it
 //     (docs/guide/debug-shell.md).
 //
-//   weft-demo [--serve] [--allow-mutations]
+//   weft-demo [--serve] [--allow-mutations] [--tcp-port PORT]
 //   (WEFT_DEMO_ALLOW_MUTATIONS=1 is the same as --allow-mutations)
+//
+//   --tcp-port PORT also serves the debug shell on 127.0.0.1:PORT (0: any
+//   free port; the demo prints the one it got). Clients must send the
+//   token: WEFT_SHELL_TOKEN if set, else a random one the demo prints.
 
 #include <weft/runtime/weft.hpp>
 
@@ -28,13 +32,17 @@
 
 #include <signal.h>
 
+#include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 using namespace std::chrono_literals;
 
@@ -99,13 +107,24 @@ int main(int argc, char** argv) {
   bool serve = false;
   bool allow_mutations = std::getenv("WEFT_DEMO_ALLOW_MUTATIONS") != nullptr &&
                          std::strcmp(std::getenv("WEFT_DEMO_ALLOW_MUTATIONS"), "1") == 0;
+  std::optional<std::uint16_t> tcp_port;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--serve") == 0) {
       serve = true;
     } else if (std::strcmp(argv[i], "--allow-mutations") == 0) {
       allow_mutations = true;
+    } else if (std::strcmp(argv[i], "--tcp-port") == 0 && i + 1 < argc) {
+      const std::string_view text = argv[++i];
+      std::uint16_t port = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+      if (ec != std::errc() || end != text.data() + text.size()) {
+        fmt::print(stderr, "weft-demo: --tcp-port takes a port number from 0 (any free port) to 65535, not '{}'\n",
+                   text);
+        return 2;
+      }
+      tcp_port = port;
     } else {
-      fmt::print(stderr, "usage: weft-demo [--serve] [--allow-mutations]\n");
+      fmt::print(stderr, "usage: weft-demo [--serve] [--allow-mutations] [--tcp-port PORT]\n");
       return 2;
     }
   }
@@ -122,14 +141,28 @@ int main(int argc, char** argv) {
 #if defined(WEFT_DEMO_HAS_SHELL)
   // The debug shell endpoint prints its socket path and how to attach.
   std::unique_ptr<weft::shell::endpoint> shell;
+  const char* token_variable = std::getenv("WEFT_SHELL_TOKEN");
+  const bool token_given = token_variable != nullptr && *token_variable != '\0';
   try {
     shell = std::make_unique<weft::shell::endpoint>(
-        rt, weft::shell::endpoint_options{.allow_mutations = allow_mutations, .program = "weft-demo"});
+        rt, weft::shell::endpoint_options{.tcp_port = tcp_port,
+                                          .tcp_token = token_given ? token_variable : "",
+                                          .allow_mutations = allow_mutations,
+                                          .program = "weft-demo"});
   } catch (const std::exception& e) {
     fmt::print(stderr, "weft demo: no debug shell endpoint: {}\n", e.what());
   }
+  if (shell && shell->tcp_port() != 0) {
+    // A random token is printed so a person can use it; one from the
+    // environment is not repeated.
+    say("main", fmt::format("debug shell over TCP at 127.0.0.1:{}; attach with: WEFT_SHELL_TOKEN={} weft-shell "
+                            "attach 127.0.0.1:{}",
+                            shell->tcp_port(), token_given ? "<your token>" : shell->tcp_token(), shell->tcp_port()));
+    std::fflush(stdout);
+  }
 #else
   (void)allow_mutations;
+  if (tcp_port) fmt::print(stderr, "weft demo: built without weft::shell; --tcp-port ignored\n");
 #endif
 
   // A handler-style counter: state plus handlers; no stack while idle.
