@@ -37,16 +37,23 @@ run_suite() {  # run_suite <name> <build-dir> <cmake args...>
 }
 
 consumer_check() {
-  echo "== installed-package check: tests/consumer against a fresh install"
+  echo "== installed-package check: tests/consumer and tests/consumer-runtime against a fresh install"
   local build=build/consumer-weft prefix=build/consumer-prefix
-  rm -rf "$prefix" build/consumer-app
+  rm -rf "$prefix" build/consumer-app build/consumer-runtime-app
   configure "$build" -DWEFT_BUILD_TESTS=OFF -DWEFT_BUILD_SAMPLES=OFF -DWEFT_BUILD_BENCH=OFF \
     -DCMAKE_INSTALL_PREFIX="$root/$prefix"
   cmake --build "$build" -j "$jobs"
   cmake --install "$build" >/dev/null
+  test -f "$prefix/share/doc/weft/guide/getting-started.md" || { echo "install: no guides in share/doc/weft" >&2; exit 1; }
+  test -f "$prefix/share/man/man1/weft-shell.1" || { echo "install: no weft-shell man page" >&2; exit 1; }
   cmake -S tests/consumer -B build/consumer-app -G Ninja -DCMAKE_PREFIX_PATH="$root/$prefix" >/dev/null
   cmake --build build/consumer-app -j "$jobs"
   ./build/consumer-app/weft-consumer
+  # The runtime alone must not need SQLite or nlohmann-json: make them unfindable.
+  cmake -S tests/consumer-runtime -B build/consumer-runtime-app -G Ninja -DCMAKE_PREFIX_PATH="$root/$prefix" \
+    -DCMAKE_DISABLE_FIND_PACKAGE_SQLite3=ON -DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON >/dev/null
+  cmake --build build/consumer-runtime-app -j "$jobs"
+  ./build/consumer-runtime-app/weft-consumer-runtime
 }
 
 fuzz_journal() {  # fuzz_journal <seconds>

@@ -17,9 +17,13 @@ function(weft_add_module name)
   target_compile_features(${target} PUBLIC cxx_std_20)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic)
   target_link_libraries(${target} PUBLIC ${arg_DEPS} PRIVATE ${arg_PRIVATE_DEPS})
-  install(TARGETS ${target} EXPORT weftTargets
+  # One export set per module, so that find_package(weft COMPONENTS x)
+  # loads (and finds the dependencies of) only the modules asked for.
+  install(TARGETS ${target} EXPORT weft_${name}_targets
     ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
     LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(EXPORT weft_${name}_targets NAMESPACE weft::
+    FILE weft-${name}-targets.cmake DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/weft)
   install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
   file(GLOB_RECURSE headers RELATIVE ${CMAKE_CURRENT_SOURCE_DIR}/include
        CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/include/*.hpp)

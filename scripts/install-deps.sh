@@ -10,7 +10,7 @@ set -euo pipefail
 packages=(
   g++ clang libclang-rt-14-dev cmake ninja-build pkg-config
   libboost-context-dev libboost-dev libfmt-dev doctest-dev
-  libsqlite3-dev libedit-dev nlohmann-json3-dev tmux
+  libsqlite3-dev libedit-dev nlohmann-json3-dev tmux python3
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(libcaf-dev erlang-nox gnuplot-nox)

@@ -14,15 +14,13 @@ struct increment {
 };
 
 using incremented_by = std::int64_t;
-using counter = weft::persistence::persistent_behavior<std::int64_t, increment, incremented_by, std::int64_t>;
+using counter_protocol = weft::protocol<std::int64_t(increment)>;
 
-inline counter counter_behavior() {
-  counter b;
-  b.on_command = [](const std::int64_t&, const increment& c) {
-    return counter::persist(c.by).then_reply([](const std::int64_t& total) { return total; });
-  };
-  b.on_event = [](std::int64_t& total, const incremented_by& by) { total += by; };
-  return b;
-}
+struct counter : weft::persistence::event_sourced<counter_protocol, std::int64_t, incremented_by> {
+  effect<std::int64_t> on_command(const std::int64_t&, const increment& c) const {
+    return persist(c.by).then_reply([](const std::int64_t& total) { return total; });
+  }
+  void on_event(std::int64_t& total, const incremented_by& by) const { total += by; }
+};
 
 }  // namespace weft_bench

@@ -4,25 +4,28 @@
 // a producer that finds it full is suspended until there is room: nothing
 // is dropped, and memory stays bounded (peak_rss_kb).
 //
-// Producers are Erlang-style actors (a send loop); the consumer is a
-// handler-style actor. Measured: from spawning the producers to the
-// consumer's `finished`.
+// Producers are Erlang-style actors (a send loop) holding the consumer's
+// ref; the consumer is a typed class-style actor. Measured: from spawning
+// the producers to the consumer's `finished`.
 
 #include "harness.hpp"
 
 namespace weft_bench {
 namespace {
 
+// The consumer takes the producers' 8-byte messages and nothing else.
+using sink_protocol = weft::protocol<void(std::int64_t)>;
+
 class consumer final {
  public:
   consumer(std::int64_t total, weft::pid driver) : total_(total), driver_(std::move(driver)) {}
 
-  weft::behavior make_behavior(weft::context& self) {
+  weft::behavior_of<sink_protocol> make_behavior(weft::context& self) {
     return {
         [this, &self](std::int64_t) {
           if (++received_ == total_) {
             self.send(driver_, finished{});
-            self.exit(weft::exit_reason::normal());
+            self.exit();
           }
         },
     };
@@ -30,7 +33,7 @@ class consumer final {
 
  private:
   std::int64_t total_;
-  weft::pid driver_;
+  weft::pid driver_;  // a scoped_actor: untyped
   std::int64_t received_ = 0;
 };
 
@@ -46,7 +49,7 @@ void fanin(weft::runtime& rt, const arguments& args, json_line& out) {
   weft::spawn_options bounded;
   bounded.mailbox_capacity = 1024;
   bounded.overflow = weft::overflow_policy::block;
-  const weft::pid sink = rt.spawn_actor<consumer>(p * m, driver.self(), bounded);
+  const weft::ref<sink_protocol> sink = rt.spawn_actor<consumer>(p * m, driver.self(), bounded);
 
   const auto t0 = clock_type::now();
   for (std::int64_t i = 0; i < p; ++i) {
@@ -57,7 +60,7 @@ void fanin(weft::runtime& rt, const arguments& args, json_line& out) {
       }
     });
   }
-  driver->receive<finished>();
+  driver.receive<finished>();
   const double seconds = seconds_since(t0);
 
   await_baseline(rt, baseline, "fanin");

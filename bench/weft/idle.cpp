@@ -1,11 +1,15 @@
-// 5. idle n=1000000: n handler-style actors waiting for their first message
-// between messages, in their normal event loop: no handler running, so
-// (weft's claim) no fiber stack. See resident.hpp for what is measured.
+// 5. idle n=1000000: n typed handler-style actors waiting for their first
+// message between messages, in their normal event loop: no handler
+// running, so (weft's claim) no fiber stack. See resident.hpp for what is
+// measured.
 
 #include "resident.hpp"
 
 namespace weft_bench {
 namespace {
+
+// An idle actor takes one message: the driver's `stop`.
+using idler = weft::protocol<void(stop)>;
 
 std::atomic<std::int64_t> waiting{0};
 
@@ -17,10 +21,10 @@ void idle(weft::runtime& rt, const arguments& args, json_line& out) {
   run_resident(
       rt, "idle", n, waiting,
       [&rt] {
-        return rt.spawn([](weft::context& self) -> weft::behavior {
+        return rt.spawn([](weft::context& self) -> weft::behavior_of<idler> {
           // Relaxed: a progress count; see run_resident.
           waiting.fetch_add(1, std::memory_order_relaxed);
-          return {[&self](stop) { self.exit(weft::exit_reason::normal()); }};
+          return {[&self](stop) { self.exit(); }};
         });
       },
       out);

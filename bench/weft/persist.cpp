@@ -82,19 +82,20 @@ void persist(weft::runtime& rt, const arguments& args, json_line& out) {
   const scratch_directory dir("persist");
   const std::unique_ptr<wp::journal> journal = wp::open_file_journal(dir.path() / "journal");
 
-  std::vector<weft::pid> counters;
+  using counter_ref = weft::ref<wp::persistent_protocol<counter_protocol, std::int64_t>>;
+  std::vector<counter_ref> counters;
   for (std::size_t i = 0; i < static_cast<std::size_t>(a); ++i) {
     wp::persistent_options<std::int64_t, incremented_by> options;
     options.persistence_id = persistence_id(i);
     options.journal = journal.get();
     options.event_manifest = "counter.incremented";
-    counters.push_back(rt.spawn(wp::persistent_actor(counter_behavior(), options)));
+    counters.push_back(rt.spawn(wp::persistent<counter>(std::move(options))));
   }
-  for (const weft::pid& p : counters) {
-    const weft::result<std::int64_t> total = driver->ask<std::int64_t>(p, wp::get_state{}, command_timeout);
+  for (const counter_ref& p : counters) {
+    const weft::expected<std::int64_t> total = driver.ask(p, wp::get_state{}, command_timeout);
     // fail() rather than throw: unwinding would close the journal under
     // counters that may still be running.
-    if (!total) fail("persist", "a counter did not start on an empty journal: {}", weft::to_string(total.error()));
+    if (!total) fail("persist", "a counter did not start on an empty journal: {}", total.error());
     if (*total != 0) fail("persist", "a counter started on an empty journal with total {}", *total);
   }
 
@@ -107,14 +108,12 @@ void persist(weft::runtime& rt, const arguments& args, json_line& out) {
       self.receive<go>();
       for (std::int64_t expected = 1; expected <= c; ++expected) {
         const auto t0 = clock_type::now();
-        const weft::result<counter::reply> reply = self.ask<counter::reply>(target, increment{1}, command_timeout);
+        const weft::expected<std::int64_t> reply = self.ask(target, increment{1}, command_timeout);
         const auto t1 = clock_type::now();
         if (!reply) {
-          log.error = fmt::format("command {} got no reply: {}", expected, weft::to_string(reply.error()));
-        } else if (!reply->ok()) {
-          log.error = fmt::format("command {} failed: {}", expected, reply->error().message);
-        } else if (reply->value() != expected) {
-          log.error = fmt::format("command {} was acknowledged with total {}", expected, reply->value());
+          log.error = fmt::format("command {} got no reply: {}", expected, reply.error());
+        } else if (*reply != expected) {
+          log.error = fmt::format("command {} was acknowledged with total {}", expected, *reply);
         }
         if (!log.error.empty()) break;
         log.latencies_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
@@ -126,9 +125,9 @@ void persist(weft::runtime& rt, const arguments& args, json_line& out) {
 
   const auto t0 = clock_type::now();
   for (const weft::pid& d : drivers)
-    rt.send(d, go{});
+    driver.send(d, go{});
   for (std::int64_t i = 0; i < a; ++i)
-    driver->receive<finished>();
+    driver.receive<finished>();
   const double seconds = seconds_since(t0);
 
   std::string problem;
@@ -141,8 +140,8 @@ void persist(weft::runtime& rt, const arguments& args, json_line& out) {
           fmt::format("{}: {} commands acknowledged, but the journal holds {} events", persistence_id(i), c, stored);
     }
   }
-  for (const weft::pid& p : counters)
-    rt.exit(p, weft::exit_reason::shutdown());
+  for (const counter_ref& p : counters)
+    driver.exit(p, weft::exit_reason::shutdown());
   counters.clear();
   drivers.clear();
   await_baseline(rt, baseline, "persist");

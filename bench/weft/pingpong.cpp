@@ -1,7 +1,7 @@
 // 1. pingpong n=1000000: two actors, exactly one message in flight. The
 // pinger sends 0, the ponger replies with the same integer, the pinger
-// sends x+1, until n round trips. Both are handler-style actors; a weft
-// message carries no implicit sender, so each holds the other's pid.
+// sends x+1, until n round trips. Both are typed class-style actors; a weft
+// message carries no implicit sender, so each holds the other's ref.
 //
 // Measured: from the driver's `start` to the pinger's `finished` (both
 // actors are spawned and introduced before).
@@ -12,13 +12,19 @@ namespace weft_bench {
 namespace {
 
 struct start {};
+
+// The pinger takes `start` from the driver and each returned integer.
+using pinger_protocol = weft::protocol<void(start), void(std::int64_t)>;
+
 struct partner_is {
-  weft::pid partner;
+  weft::ref<pinger_protocol> partner;
 };
+// The ponger learns its partner once, then echoes integers.
+using ponger_protocol = weft::protocol<void(partner_is), void(std::int64_t)>;
 
 class ponger final {
  public:
-  weft::behavior make_behavior(weft::context& self) {
+  weft::behavior_of<ponger_protocol> make_behavior(weft::context& self) {
     return {
         [this](partner_is p) { pinger_ = std::move(p.partner); },
         [this, &self](std::int64_t x) { self.send(pinger_, x); },
@@ -26,22 +32,22 @@ class ponger final {
   }
 
  private:
-  weft::pid pinger_;
+  weft::ref<pinger_protocol> pinger_;
 };
 
 class pinger final {
  public:
-  pinger(weft::pid ponger, std::int64_t n, weft::pid driver)
+  pinger(weft::ref<ponger_protocol> ponger, std::int64_t n, weft::pid driver)
       : ponger_(std::move(ponger)), n_(n), driver_(std::move(driver)) {}
 
-  weft::behavior make_behavior(weft::context& self) {
+  weft::behavior_of<pinger_protocol> make_behavior(weft::context& self) {
     return {
         [this, &self](start) { self.send(ponger_, std::int64_t{0}); },
         [this, &self](std::int64_t x) {
           if (x != sent_) fail("pingpong", "the ponger answered {} to {}", x, sent_);
           if (x + 1 >= n_) {
             self.send(driver_, finished{});
-            self.exit(weft::exit_reason::normal());
+            self.exit();
           }
           self.send(ponger_, ++sent_);
         },
@@ -49,9 +55,9 @@ class pinger final {
   }
 
  private:
-  weft::pid ponger_;
+  weft::ref<ponger_protocol> ponger_;
   std::int64_t n_;
-  weft::pid driver_;
+  weft::pid driver_;  // a scoped_actor: untyped
   std::int64_t sent_ = 0;
 };
 
@@ -63,16 +69,16 @@ void pingpong(weft::runtime& rt, const arguments& args, json_line& out) {
   weft::scoped_actor driver(rt);
   const std::size_t baseline = rt.live_actors();
 
-  const weft::pid pong = rt.spawn_actor<ponger>();
-  const weft::pid ping = rt.spawn_actor<pinger>(pong, n, driver.self());
-  rt.send(pong, partner_is{ping});
+  const weft::ref<ponger_protocol> pong = rt.spawn_actor<ponger>();
+  const weft::ref<pinger_protocol> ping = rt.spawn_actor<pinger>(pong, n, driver.self());
+  driver.send(pong, partner_is{ping});
 
   const auto t0 = clock_type::now();
-  rt.send(ping, start{});
-  driver->receive<finished>();
+  driver.send(ping, start{});
+  driver.receive<finished>();
   const double seconds = seconds_since(t0);
 
-  rt.exit(pong, weft::exit_reason::shutdown());
+  driver.exit(pong, weft::exit_reason::shutdown());
   await_baseline(rt, baseline, "pingpong");
   add_rate(out, n, seconds, "roundtrips/s");
 }

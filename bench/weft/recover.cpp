@@ -32,8 +32,8 @@
 #include <weft/persistence/file_journal.hpp>
 #include <weft/persistence/persistent_actor.hpp>
 
-#include "counter.hpp"
 #include <weft/persistence/snapshot_store.hpp>
+#include "counter.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -122,9 +122,9 @@ void recover(weft::runtime& rt, const arguments& args, json_line& out) {
     options.snapshots = snapshots.get();
     options.snapshot_every = snapshot_every;
   }
-  const weft::pid recovered = rt.spawn(wp::persistent_actor(counter_behavior(), options));
-  const weft::result<wp::persistence_info> info =
-      driver->ask<wp::persistence_info>(recovered, wp::get_persistence_info{}, recovery_timeout);
+  const auto recovered = rt.spawn(wp::persistent<counter>(std::move(options)));
+  const weft::expected<wp::persistence_info> info =
+      driver.ask(recovered, wp::get_persistence_info{}, recovery_timeout);
   const double seconds = seconds_since(t0);
 
   // The actor answers get_persistence_info only after recovering, so a
@@ -132,21 +132,21 @@ void recover(weft::runtime& rt, const arguments& args, json_line& out) {
   std::string problem;
   const std::uint64_t from_snapshot = snapshot_every != 0 ? e / snapshot_every * snapshot_every : 0;
   if (!info) {
-    problem = fmt::format("the counter did not answer after recovery: {}", weft::to_string(info.error()));
+    problem = fmt::format("the counter did not answer after recovery: {}", info.error());
   } else if (info->sequence_nr != e || info->recovered_from_snapshot != from_snapshot ||
              info->replayed_events != e - from_snapshot) {
     problem = fmt::format(
         "the counter recovered to event {} from the snapshot at {}, replaying {} events; expected event {} from {}, "
         "replaying {}",
         info->sequence_nr, info->recovered_from_snapshot, info->replayed_events, e, from_snapshot, e - from_snapshot);
-  } else if (const weft::result<std::int64_t> total =
-                 driver->ask<std::int64_t>(recovered, wp::get_state{}, recovery_timeout);
+  } else if (const weft::expected<std::int64_t> total =
+                 driver.ask(recovered, wp::get_state{}, recovery_timeout);
              !total) {
-    problem = fmt::format("the counter did not tell its state: {}", weft::to_string(total.error()));
+    problem = fmt::format("the counter did not tell its state: {}", total.error());
   } else if (*total != static_cast<std::int64_t>(e)) {
     problem = fmt::format("the recovered total is {}, expected {}", *total, e);
   }
-  rt.exit(recovered, weft::exit_reason::shutdown());
+  driver.exit(recovered, weft::exit_reason::shutdown());
   await_baseline(rt, baseline, "recover");
   if (!problem.empty()) throw std::runtime_error(problem);
 

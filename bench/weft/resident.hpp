@@ -11,33 +11,43 @@
 //   3. wait, untimed, until every actor has bumped `waiting` just before it
 //      starts to wait (so the memory of a started actor is what is counted,
 //      not that of a queued spawn);
-//   4. VmRSS after; the driver's vector of pids (8 bytes per actor) is part
-//      of the difference, as the peers' handles are;
+//   4. VmRSS after; the driver's vector of refs (8 bytes per actor, a
+//      ref is a pid) is part of the difference, as the peers' handles are;
 //   5. send each a `stop`, check the live count is back to the baseline.
+//
+// The driver (a scoped_actor, to send the stops) exists before step 1, so
+// its memory is not counted.
 
 #include "harness.hpp"
 
 #include <atomic>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace weft_bench {
 
 struct stop {};
 
+// spawn_one() spawns one actor and returns its weft::ref<P>; P must take
+// `stop` (checked where the driver sends it).
 template <class SpawnOne>
 void run_resident(weft::runtime& rt, std::string_view workload, std::int64_t n, std::atomic<std::int64_t>& waiting,
                   SpawnOne spawn_one, json_line& out) {
+  using handle = std::invoke_result_t<SpawnOne&>;
+  static_assert(weft::is_ref_v<handle>, "run_resident: spawn_one must return the typed actor's weft::ref");
+  weft::scoped_actor driver(rt);
   const std::size_t baseline = rt.live_actors();
   waiting.store(0, std::memory_order_relaxed);
   const std::int64_t rss_before_kb = status_kb("VmRSS");
 
-  std::vector<weft::pid> actors;
+  std::vector<handle> actors;
   actors.reserve(static_cast<std::size_t>(n));
   const auto t0 = clock_type::now();
-  for (std::int64_t i = 0; i < n; ++i) actors.push_back(spawn_one());
+  for (std::int64_t i = 0; i < n; ++i)
+    actors.push_back(spawn_one());
   const double seconds = seconds_since(t0);
-  for (const weft::pid& p : actors) {
+  for (const handle& p : actors) {
     if (!p) fail(workload, "a spawn returned an empty pid (the runtime is stopping?)");
   }
 
@@ -52,8 +62,8 @@ void run_resident(weft::runtime& rt, std::string_view workload, std::int64_t n, 
   }
   const std::int64_t rss_after_kb = status_kb("VmRSS");
 
-  for (const weft::pid& p : actors) {
-    const weft::send_status status = rt.send(p, stop{});
+  for (const handle& p : actors) {
+    const weft::send_status status = driver.send(p, stop{});
     if (status != weft::send_status::ok) fail(workload, "stopping an actor: send returned {}", weft::to_string(status));
   }
   actors.clear();

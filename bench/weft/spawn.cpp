@@ -32,11 +32,12 @@ void spawn(weft::runtime& rt, const arguments& args, json_line& out) {
           const weft::pid child = self.spawn([parent](weft::context& me) { me.send(parent, child_done{}); });
           if (!child) fail("spawn", "spawning child {} failed (the runtime is stopping?)", i);
         }
-        for (std::int64_t i = 0; i < n; ++i) self.receive<child_done>();
+        for (std::int64_t i = 0; i < n; ++i)
+          self.receive<child_done>();
         self.send(driver, finished{});
       },
       unbounded);
-  driver->receive<finished>();
+  driver.receive<finished>();
   const double seconds = seconds_since(t0);
 
   await_baseline(rt, baseline, "spawn");

@@ -5,7 +5,7 @@
 // fields chain to (starting at offset 0). The fuzzer then also explores
 // checksum-valid records with garbage fields.
 
-#include <weft/persistence/crc32c.hpp>
+#include "crc32c.hpp"
 
 #include "record_format.hpp"
 

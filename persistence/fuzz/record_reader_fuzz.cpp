@@ -7,7 +7,7 @@
 // (fix_checksums.hpp), so the fuzzer also explores checksum-valid records
 // with garbage fields (bad_format, lengths that disagree).
 
-#include <weft/persistence/crc32c.hpp>
+#include "crc32c.hpp"
 
 #include "fix_checksums.hpp"
 #include "record_format.hpp"

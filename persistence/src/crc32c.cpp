@@ -4,7 +4,7 @@
 //    tables let the loop consume 8 bytes per step;
 //  - the SSE4.2 crc32 instruction, chosen at run time by CPUID, ~10x faster.
 
-#include <weft/persistence/crc32c.hpp>
+#include "crc32c.hpp"
 
 #include <array>
 #include <cstring>

@@ -51,9 +51,7 @@ constexpr std::size_t read_batch_entries = 4096;
 constexpr std::uint64_t max_read_span = 1u << 20;
 constexpr std::uint64_t max_read_gap = 64u << 10;
 
-storage_status reject(storage_errc code, std::string message) {
-  return {code, std::move(message)};
-}
+storage_status reject(storage_errc code, std::string message) { return weft::error(code, std::move(message)); }
 
 }  // namespace
 
@@ -321,10 +319,10 @@ storage_status file_journal::fail_write(std::uint64_t good_size, storage_errc co
   if (!cleaned || state_unknown) {
     failed_ = true;
     failure_ = what;
-    return {storage_errc::journal_failed,
-            what + "; the journal is now failed: close it and reopen to recover"};
+    return weft::error(storage_errc::journal_failed,
+                       what + "; the journal is now failed: close it and reopen to recover");
   }
-  return {code, what + "; the events were not stored"};
+  return weft::error(code, what + "; the events were not stored");
 }
 
 void file_journal::commit_group(std::span<write_request> group, std::span<storage_status> results) {
@@ -347,13 +345,13 @@ void file_journal::commit_group(std::span<write_request> group, std::span<storag
     const std::string what = current_exception_text();
     auto fail_written = [&](const storage_status& status) {
       for (std::size_t i = 0; i < group.size(); ++i) {
-        if (results[i].ok() && !group[i].encoded.empty()) results[i] = status;
+        if (results[i].has_value() && !group[i].encoded.empty()) results[i] = status;
       }
     };
     switch (stage) {
       case group_stage::preparing:  // nothing written; requests not yet validated fail too
         for (auto& result : results) {
-          if (result.ok()) {
+          if (result.has_value()) {
             result = reject(storage_errc::io_error,
                             fmt::format("journal {}: preparing the write failed ({}); the events were not stored",
                                         directory_.string(), what));
@@ -437,7 +435,7 @@ bool file_journal::write_group(std::span<write_request> group, std::span<storage
     rotate_if_full();
   } catch (const storage_error& error) {
     for (std::size_t i = 0; i < group.size(); ++i) {
-      if (results[i].ok() && !group[i].encoded.empty()) {
+      if (results[i].has_value() && !group[i].encoded.empty()) {
         results[i] = reject(error.code(), error.what());
       }
     }
@@ -461,7 +459,7 @@ bool file_journal::write_group(std::span<write_request> group, std::span<storage
                                active_->path.filename().string(), action, total, start, errno_text(error)),
                    action == "fdatasync");
     for (std::size_t i = 0; i < group.size(); ++i) {
-      if (results[i].ok() && !group[i].encoded.empty()) results[i] = status;
+      if (results[i].has_value() && !group[i].encoded.empty()) results[i] = status;
     }
     return false;
   }
@@ -481,7 +479,7 @@ bool file_journal::apply_group(std::span<write_request> group, std::span<storage
     std::unique_lock lock(index_mutex_);
     for (std::size_t i = 0; i < group.size(); ++i) {
       write_request& request = group[i];
-      if (!results[i].ok() || request.encoded.empty()) continue;
+      if (!results[i].has_value() || request.encoded.empty()) continue;
       id_index& id = index_.try_emplace(request.persistence_id).first->second;
       auto& summary = active_->summary[request.persistence_id];
       if (request.kind == record_kind::event) {

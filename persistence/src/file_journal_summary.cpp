@@ -31,7 +31,7 @@
 
 #include "file_journal_impl.hpp"
 
-#include <weft/persistence/crc32c.hpp>
+#include "crc32c.hpp"
 
 #include <fmt/format.h>
 

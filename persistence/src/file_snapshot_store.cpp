@@ -18,7 +18,7 @@
 // Leftover .tmp files (a crash before step 2) are ignored and removed by
 // the next save of that id.
 
-#include <weft/persistence/crc32c.hpp>
+#include "crc32c.hpp"
 #include <weft/persistence/snapshot_store.hpp>
 
 #include "posix_file.hpp"

@@ -220,9 +220,9 @@ class group_commit_queue {
   // Building a message allocates; without memory the text is empty.
   static storage_status make_status(storage_errc code, std::string_view text) noexcept {
     try {
-      return {code, std::string(text)};
+      return weft::error(code, std::string(text));
     } catch (...) {
-      return {code, {}};
+      return weft::error(code);
     }
   }
   static std::string join(std::initializer_list<std::string_view> parts) noexcept {

@@ -18,7 +18,7 @@ struct blocking_result {
 
 void wait_for(const std::shared_ptr<blocking_result>& result) {
   result->done.wait(false, std::memory_order_acquire);
-  if (!result->status.ok()) throw storage_error(result->status);
+  if (!result->status) throw storage_error(result->status.error());
 }
 
 completion notify(const std::shared_ptr<blocking_result>& result) {
@@ -34,8 +34,6 @@ completion notify(const std::shared_ptr<blocking_result>& result) {
 
 std::string_view to_string(storage_errc code) noexcept {
   switch (code) {
-    case storage_errc::ok:
-      return "ok";
     case storage_errc::io_error:
       return "I/O error";
     case storage_errc::disk_full:
@@ -55,6 +53,30 @@ std::string_view to_string(storage_errc code) noexcept {
   }
   return "unknown";
 }
+
+namespace detail {
+std::string_view storage_errc_name(int code) noexcept {
+  switch (static_cast<storage_errc>(code)) {
+    case storage_errc::io_error:
+      return "io_error";
+    case storage_errc::disk_full:
+      return "disk_full";
+    case storage_errc::sequence_conflict:
+      return "sequence_conflict";
+    case storage_errc::invalid_argument:
+      return "invalid_argument";
+    case storage_errc::corrupt:
+      return "corrupt";
+    case storage_errc::journal_failed:
+      return "journal_failed";
+    case storage_errc::closed:
+      return "closed";
+    case storage_errc::already_open:
+      return "already_open";
+  }
+  return "unknown";
+}
+}  // namespace detail
 
 void journal::append(std::string_view persistence_id, std::span<const persistent_event> events) {
   auto result = std::make_shared<blocking_result>();

@@ -1,6 +1,6 @@
 #include "record_format.hpp"
 
-#include <weft/persistence/crc32c.hpp>
+#include "crc32c.hpp"
 
 #include <algorithm>
 #include <cstring>

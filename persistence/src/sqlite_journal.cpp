@@ -171,15 +171,14 @@ class sqlite_journal final : public journal {
                     completion done) override {
     for (std::size_t i = 0; i < events.size(); ++i) {
       if (events[i].sequence_nr != events[0].sequence_nr + i || events[i].sequence_nr == 0) {
-        return done({storage_errc::invalid_argument,
+        return done(weft::error(storage_errc::invalid_argument,
                      fmt::format("journal append for persistence id {}: sequence numbers must be "
                                  "consecutive and start at 1 or more",
-                                 persistence_id)});
+                                 persistence_id)));
       }
     }
     if (events.empty() || persistence_id.empty()) {
-      return done(
-          {storage_errc::invalid_argument, "journal append: empty batch or empty persistence id"});
+      return done(weft::error(storage_errc::invalid_argument, "journal append: empty batch or empty persistence id"));
     }
     sqlite_request request;
     request.persistence_id = persistence_id;
@@ -236,8 +235,7 @@ class sqlite_journal final : public journal {
 
   void submit(sqlite_request& request) {
     if (!queue_->submit(request)) {
-      request.done(
-          {storage_errc::closed, fmt::format("sqlite journal {}: closed", file_.string())});
+      request.done(weft::error(storage_errc::closed, fmt::format("sqlite journal {}: closed", file_.string())));
     }
   }
 
@@ -264,11 +262,11 @@ class sqlite_journal final : public journal {
           state.deleted_to = to;
         } else {
           if (request.events.front().sequence_nr != state.highest + 1) {
-            results[i] = {storage_errc::sequence_conflict,
+            results[i] = weft::error(storage_errc::sequence_conflict,
                           fmt::format("journal append for persistence id {}: sequence numbers "
                                       "{}.. do not follow the highest stored or pending number {}",
                                       request.persistence_id, request.events.front().sequence_nr,
-                                      state.highest)};
+                                      state.highest));
             continue;
           }
           for (const persistent_event& event : request.events) {
@@ -304,7 +302,7 @@ class sqlite_journal final : public journal {
       }
       const std::string what = current_exception_text() + "; the group was rolled back";
       for (auto& result : results) {
-        if (result.ok()) result = {code, what};
+        if (result.has_value()) result = weft::error(code, what);
       }
     }
   }

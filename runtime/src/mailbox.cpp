@@ -172,7 +172,7 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
         state_.fetch_sub(queued_one + unread_one, std::memory_order_acq_rel);
         dropped.fetch_add(1, std::memory_order_relaxed);
         rt->count_dead_letter(dead_letter_cause::dropped_oldest, this, victim);
-        bounce_request(*victim, ask_error::rejected);
+        bounce_request(*victim, ask_errc::rejected);
         delete victim;
         continue;
       }
@@ -303,7 +303,7 @@ void cell::trim_stash() noexcept {
     stash_.unlink(prev, oldest);
     dropped.fetch_add(1, std::memory_order_relaxed);
     rt->count_dead_letter(dead_letter_cause::dropped_oldest, this, oldest);
-    bounce_request(*oldest, ask_error::rejected);
+    bounce_request(*oldest, ask_errc::rejected);
     consumed(*oldest);
     delete oldest;
   }

@@ -47,44 +47,65 @@ struct deadline {
   bool passed() const { return set && clock::now() >= at; }
 };
 
-template <class T>
-result<T> fail(error e, int sys = 0) {
-  result<T> r;
-  r.error = e;
-  r.sys_errno = sys;
-  return r;
+// What each code means, for the error's detail text.
+const char* meaning(errc e) noexcept {
+  switch (e) {
+    case errc::timeout: return "timed out";
+    case errc::closed: return "connection closed by peer";
+    case errc::reset: return "connection reset by peer";
+    case errc::too_long: return "line too long";
+    case errc::refused: return "connection refused";
+    case errc::address_in_use: return "address in use";
+    case errc::invalid_address: return "not a numeric IPv4/IPv6 address";
+    case errc::not_in_actor: return "socket call made outside an actor of its runtime";
+    case errc::system: return "system error";
+  }
+  return "unknown error";
 }
 
-error from_errno(int e) {
+// No error, for the steps below that may also succeed.
+constexpr errc ok{};
+
+weft::error fail(errc e, int sys = 0) {
+  std::string text = meaning(e);
+  if (sys != 0) {
+    text += " (";
+    text += std::strerror(sys);
+    text += ")";
+  }
+  return weft::error(e, std::move(text), sys);
+}
+
+errc from_errno(int e) {
   switch (e) {
     case ECONNRESET:
     case EPIPE:
     case ECONNABORTED:
-      return error::reset;
+      return errc::reset;
     case ECONNREFUSED:
-      return error::refused;
+      return errc::refused;
     case EADDRINUSE:
-      return error::address_in_use;
+      return errc::address_in_use;
     case ETIMEDOUT:
-      return error::timeout;
+      return errc::timeout;
     default:
-      return error::system;
+      return errc::system;
   }
 }
 
 // Steps 2 and 3 of the file comment: waits until fd is ready in `dir`.
 // Registers fd in the poller on its first wait (`io` holds the handle).
-// error::none also when an edge was already pending: the caller retries.
-error wait_ready(detail::runtime_impl* rt, int fd, std::uint64_t& io, detail::io_direction dir, const deadline& d) {
+// errc::none also when an edge was already pending: the caller retries.
+errc wait_ready(detail::runtime_impl* rt, int fd, std::uint64_t& io, detail::io_direction dir, const deadline& d) {
   detail::worker* w = detail::current_worker(rt);
-  if (w == nullptr || w->running_ == nullptr) return error::not_in_actor;
-  if (d.passed()) return error::timeout;
-  if (io == 0 && (io = rt->poller_.add(fd)) == 0) return error::system;
+  if (w == nullptr || w->running_ == nullptr) return errc::not_in_actor;
+  if (d.passed()) return errc::timeout;
+  if (io == 0 && (io = rt->poller_.add(fd)) == 0) return errc::system;
   detail::cell* self = w->running_;
   std::atomic<bool> fired{false};
   switch (rt->poller_.arm(io, dir, detail::io_waiter{detail::pid_of(self), &fired, {}})) {
-    case detail::arm_result::ready: return error::none;
-    case detail::arm_result::refused: return error::system;
+    case detail::arm_result::ready: return ok;
+    case detail::arm_result::refused: return errc::system;
     case detail::arm_result::filed: break;
   }
   struct withdraw {
@@ -104,11 +125,11 @@ error wait_ready(detail::runtime_impl* rt, int fd, std::uint64_t& io, detail::io
   while (!fired.load(std::memory_order_acquire)) {
     if (!self->await_input(d.at, d.set) && !fired.load(std::memory_order_acquire)) {
       self->status.store(actor_status::running, std::memory_order_relaxed);
-      return error::timeout;
+      return errc::timeout;
     }
   }
   self->status.store(actor_status::running, std::memory_order_relaxed);
-  return error::none;
+  return ok;
 }
 
 bool parse_address(std::string_view text, std::uint16_t port, sockaddr_storage& out, socklen_t& len) {
@@ -149,20 +170,19 @@ void close_fd(detail::runtime_impl* rt, int& fd, std::uint64_t& io) noexcept {
 
 }  // namespace
 
-const char* to_string(error e) noexcept {
+std::string_view to_string(errc e) noexcept {
   switch (e) {
-    case error::none: return "no error";
-    case error::timeout: return "timed out";
-    case error::closed: return "connection closed by peer";
-    case error::reset: return "connection reset by peer";
-    case error::too_long: return "line too long";
-    case error::refused: return "connection refused";
-    case error::address_in_use: return "address in use";
-    case error::invalid_address: return "not a numeric IPv4/IPv6 address";
-    case error::not_in_actor: return "socket call made outside an actor of its runtime";
-    case error::system: return "system error";
+    case errc::timeout: return "timeout";
+    case errc::closed: return "closed";
+    case errc::reset: return "reset";
+    case errc::too_long: return "too_long";
+    case errc::refused: return "refused";
+    case errc::address_in_use: return "address_in_use";
+    case errc::invalid_address: return "invalid_address";
+    case errc::not_in_actor: return "not_in_actor";
+    case errc::system: return "system";
   }
-  return "unknown error";
+  return "unknown";
 }
 
 // -- socket -------------------------------------------------------------------
@@ -212,33 +232,31 @@ void socket::shutdown_write() noexcept {
 
 std::uint16_t socket::local_port() const noexcept { return port_of(fd_); }
 
-result<socket> socket::connect(context& self, std::string_view address, std::uint16_t port,
+expected<socket> socket::connect(context& self, std::string_view address, std::uint16_t port,
                                std::chrono::nanoseconds timeout) {
   const deadline d(timeout);
   sockaddr_storage addr{};
   socklen_t len = 0;
-  if (!parse_address(address, port, addr, len)) return fail<socket>(error::invalid_address);
+  if (!parse_address(address, port, addr, len)) return fail(errc::invalid_address);
   const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail<socket>(error::system, errno);
+  if (fd < 0) return fail(errc::system, errno);
   socket s(detail::runtime_of(internal::context_access::cell(self)), fd);
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
-    if (errno != EINPROGRESS) return fail<socket>(from_errno(errno), errno);
-    if (error e = wait_ready(s.rt_, fd, s.io_, detail::io_direction::out, d); e != error::none) return fail<socket>(e);
+    if (errno != EINPROGRESS) return fail(from_errno(errno), errno);
+    if (errc e = wait_ready(s.rt_, fd, s.io_, detail::io_direction::out, d); e != ok) return fail(e);
     int so_error = 0;
     socklen_t so_len = sizeof so_error;
     ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &so_len);
-    if (so_error != 0) return fail<socket>(from_errno(so_error), so_error);
+    if (so_error != 0) return fail(from_errno(so_error), so_error);
   }
-  result<socket> r;
-  r.value = std::move(s);
-  return r;
+  return s;
 }
 
 // Reads once into buffer_ (at most `max` bytes), waiting if nothing is there.
-result<std::size_t> socket::fill(std::size_t max, clock::time_point at, bool has_deadline) {
-  if (fd_ < 0) return fail<std::size_t>(error::closed);
+expected<std::size_t> socket::fill(std::size_t max, clock::time_point at, bool has_deadline) {
+  if (fd_ < 0) return fail(errc::closed);
   deadline d(forever);
   d.at = at;
   d.set = has_deadline;
@@ -257,103 +275,98 @@ result<std::size_t> socket::fill(std::size_t max, clock::time_point at, bool has
         starved_ = false;
         drained_ = static_cast<std::size_t>(n) < ask;
         buffer_.append(chunk, static_cast<std::size_t>(n));
-        result<std::size_t> r;
-        r.value = static_cast<std::size_t>(n);
-        return r;
+        return static_cast<std::size_t>(n);
       }
       drained_ = false;
-      if (n == 0) return fail<std::size_t>(error::closed);
+      if (n == 0) return fail(errc::closed);
       if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) return fail<std::size_t>(from_errno(errno), errno);
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return fail(from_errno(errno), errno);
     }
-    if (error e = wait_ready(rt_, fd_, io_, detail::io_direction::in, d); e != error::none) {
-      starved_ = e == error::timeout;
-      return fail<std::size_t>(e);
+    if (errc e = wait_ready(rt_, fd_, io_, detail::io_direction::in, d); e != ok) {
+      starved_ = e == errc::timeout;
+      return fail(e);
     }
   }
 }
 
-result<std::string> socket::read_some(std::size_t max, std::chrono::nanoseconds timeout) {
+expected<std::string> socket::read_some(std::size_t max, std::chrono::nanoseconds timeout) {
   const deadline d(timeout);
   if (buffer_.empty()) {
     auto got = fill(max, d.at, d.set);
-    if (!got) return fail<std::string>(got.error, got.sys_errno);
+    if (!got) return std::move(got).error();
   }
-  result<std::string> r;
   const std::size_t take = std::min(max, buffer_.size());
-  r.value = buffer_.substr(0, take);
+  std::string out = buffer_.substr(0, take);
   buffer_.erase(0, take);
-  return r;
+  return out;
 }
 
-result<std::string> socket::read(std::size_t n, std::chrono::nanoseconds timeout) {
+expected<std::string> socket::read(std::size_t n, std::chrono::nanoseconds timeout) {
   const deadline d(timeout);
   while (buffer_.size() < n) {
     auto got = fill(n - buffer_.size(), d.at, d.set);
-    if (!got) return fail<std::string>(got.error, got.sys_errno);
+    if (!got) return std::move(got).error();
   }
-  result<std::string> r;
-  r.value = buffer_.substr(0, n);
+  std::string out = buffer_.substr(0, n);
   buffer_.erase(0, n);
-  return r;
+  return out;
 }
 
-result<std::string> socket::read_line(std::size_t max_length, std::chrono::nanoseconds timeout, char delimiter) {
+expected<std::string> socket::read_line(std::size_t max_length, std::chrono::nanoseconds timeout, char delimiter) {
   const deadline d(timeout);
   std::size_t searched = 0;
   for (;;) {
     const std::size_t at = buffer_.find(delimiter, searched);
     if (at != std::string::npos && at <= max_length) {
-      result<std::string> r;
-      r.value = buffer_.substr(0, at);
+      std::string line = buffer_.substr(0, at);
       buffer_.erase(0, at + 1);
-      return r;
+      return line;
     }
-    if (buffer_.size() > max_length || at != std::string::npos) return fail<std::string>(error::too_long);
+    if (buffer_.size() > max_length || at != std::string::npos) return fail(errc::too_long);
     searched = buffer_.size();
     // Never read far past the limit: at most one byte beyond it decides.
     auto got = fill(max_length + 1 - buffer_.size(), d.at, d.set);
     if (!got) {
       // Zero timeout means "only what is there": no wait, just timeout.
-      return fail<std::string>(got.error, got.sys_errno);
+      return std::move(got).error();
     }
   }
 }
 
-result<std::size_t> socket::write_all(std::string_view data, std::chrono::nanoseconds timeout) {
+expected<void> socket::write_all(std::string_view data, std::chrono::nanoseconds timeout, std::size_t* written) {
   const deadline d(timeout);
-  result<std::size_t> r;
-  if (fd_ < 0) return fail<std::size_t>(error::closed);
-  while (r.value < data.size()) {
-    const ssize_t n = ::send(fd_, data.data() + r.value, data.size() - r.value, MSG_NOSIGNAL);
+  std::size_t sent = 0;
+  struct report {
+    std::size_t* to;
+    const std::size_t& sent;
+    ~report() {
+      if (to != nullptr) *to = sent;
+    }
+  } tell{written, sent};
+  if (fd_ < 0) return fail(errc::closed);
+  while (sent < data.size()) {
+    const ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
     if (n >= 0) {
-      r.value += static_cast<std::size_t>(n);
+      sent += static_cast<std::size_t>(n);
       continue;
     }
     if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      r.error = from_errno(errno);
-      r.sys_errno = errno;
-      return r;
-    }
-    if (error e = wait_ready(rt_, fd_, io_, detail::io_direction::out, d); e != error::none) {
-      r.error = e;
-      return r;
-    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return fail(from_errno(errno), errno);
+    if (errc e = wait_ready(rt_, fd_, io_, detail::io_direction::out, d); e != ok) return fail(e);
   }
-  return r;
+  return {};
 }
 
-error socket::notify_readable(std::uint64_t tag) {
-  if (fd_ < 0) return error::closed;
+expected<void> socket::notify_readable(std::uint64_t tag) {
+  if (fd_ < 0) return fail(errc::closed);
   detail::worker* w = detail::current_worker(rt_);
-  if (w == nullptr || w->running_ == nullptr) return error::not_in_actor;
+  if (w == nullptr || w->running_ == nullptr) return fail(errc::not_in_actor);
   pid me = detail::pid_of(w->running_);
   if (std::exchange(notifying_, false)) rt_->poller_.disarm(io_, detail::io_direction::in);
   auto notify_now = [&] {
     detail::as_cell(me)->deliver(nullptr, detail::make_envelope(readable{tag}), detail::send_mode::try_once,
                                  detail::no_timeout);
-    return error::none;
+    return expected<void>();
   };
   // Buffered bytes the last read could not use (a partial line) are no
   // reason to notify: only new input is.
@@ -372,12 +385,12 @@ error socket::notify_readable(std::uint64_t tag) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return notify_now();  // the read reports it
-    if (io_ == 0 && (io_ = rt_->poller_.add(fd_)) == 0) return error::system;
+    if (io_ == 0 && (io_ = rt_->poller_.add(fd_)) == 0) return fail(errc::system, errno);
     detail::io_waiter waiter{me, nullptr, [tag] { return detail::make_envelope(readable{tag}); }};
     switch (rt_->poller_.arm(io_, detail::io_direction::in, std::move(waiter))) {
-      case detail::arm_result::filed: notifying_ = true; return error::none;
+      case detail::arm_result::filed: notifying_ = true; return {};
       case detail::arm_result::ready: continue;  // an edge came meanwhile: look again
-      case detail::arm_result::refused: return error::system;
+      case detail::arm_result::refused: return fail(errc::system, EBADF);
     }
   }
 }
@@ -403,15 +416,15 @@ void listener::close() noexcept { close_fd(rt_, fd_, io_); }
 
 std::uint16_t listener::port() const noexcept { return port_of(fd_); }
 
-result<listener> listener::listen(context& self, std::string_view address, std::uint16_t port,
+expected<listener> listener::listen(context& self, std::string_view address, std::uint16_t port,
                                   listen_options options) {
   sockaddr_storage addr{};
   socklen_t len = 0;
-  if (!parse_address(address, port, addr, len)) return fail<listener>(error::invalid_address);
+  if (!parse_address(address, port, addr, len)) return fail(errc::invalid_address);
   listener l;
   l.rt_ = detail::runtime_of(internal::context_access::cell(self));
   l.fd_ = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (l.fd_ < 0) return fail<listener>(error::system, errno);
+  if (l.fd_ < 0) return fail(errc::system, errno);
   const int one = 1;
   if (options.reuse_address) ::setsockopt(l.fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (addr.ss_family == AF_INET6) {
@@ -420,29 +433,29 @@ result<listener> listener::listen(context& self, std::string_view address, std::
   }
   if (::bind(l.fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(l.fd_, options.backlog) != 0) {
     const int saved = errno;
-    return fail<listener>(from_errno(saved), saved);
+    return fail(from_errno(saved), saved);
   }
-  result<listener> r;
-  r.value = std::move(l);
-  return r;
+  return l;
 }
 
-result<socket> listener::accept(std::chrono::nanoseconds timeout) {
+expected<socket> listener::accept(std::chrono::nanoseconds timeout) {
   const deadline d(timeout);
-  if (fd_ < 0) return fail<socket>(error::closed);
+  if (fd_ < 0) return fail(errc::closed);
   for (;;) {
     const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       const int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      result<socket> r;
-      r.value = socket(rt_, fd);
-      return r;
+      return socket(rt_, fd);
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return fail<socket>(from_errno(errno), errno);
-    if (error e = wait_ready(rt_, fd_, io_, detail::io_direction::in, d); e != error::none) return fail<socket>(e);
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return fail(from_errno(errno), errno);
+    if (errc e = wait_ready(rt_, fd_, io_, detail::io_direction::in, d); e != ok) return fail(e);
   }
 }
 
 }  // namespace weft::net
+
+namespace weft::detail {
+std::string_view net_errc_name(int code) noexcept { return net::to_string(static_cast<net::errc>(code)); }
+}  // namespace weft::detail

@@ -58,6 +58,10 @@ struct crash {
 struct work {
   int n;
 };
+// The counter's protocol: what it takes and what each request answers.
+// Sending it anything else, or asking get_count for a string, does not
+// compile.
+using counter_protocol = weft::protocol<void(increment), int(get_count)>;
 
 void say(const std::string& who, const std::string& what) { fmt::print("{:>9} | {}\n", who, what); }
 
@@ -94,7 +98,7 @@ void start_service_tree(weft::runtime& rt) {
                                                },
                                                {.name = "clock"})},
                       .name = "app"});
-  if (!started) say("main", "service tree failed to start: " + started.error);
+  if (!started) say("main", fmt::format("service tree failed to start: {}", started.error()));
 #else
   rt.spawn(chat_room, {.name = "lobby", .label = "lobby"});
   rt.spawn(chat_room, {.name = "games", .label = "games"});
@@ -165,9 +169,12 @@ int main(int argc, char** argv) {
   if (tcp_port) fmt::print(stderr, "weft demo: built without weft::shell; --tcp-port ignored\n");
 #endif
 
-  // A handler-style counter: state plus handlers; no stack while idle.
-  weft::pid counter = rt.spawn(
-      [](weft::context& self) -> weft::behavior {
+  // Everything main says to actors goes through its scoped_actor.
+  weft::scoped_actor main_actor(rt);
+
+  // A typed, handler-style counter: state plus handlers; no stack while idle.
+  weft::ref<counter_protocol> counter = rt.spawn(
+      [](weft::context& self) -> weft::behavior_of<counter_protocol> {
         auto count = std::make_shared<int>(0);
         self.register_name("counter");
         return {
@@ -177,13 +184,12 @@ int main(int argc, char** argv) {
       },
       {.name = ""});
 
-  for (int i = 1; i <= 10; ++i) rt.send(counter, increment{i});
-  weft::result<int> total = rt.ask<int>(counter, get_count{}, 1s);
+  for (int i = 1; i <= 10; ++i) main_actor.send(counter, increment{i});
+  weft::expected<int> total = main_actor.ask(counter, get_count{}, 1s);
   say("main", fmt::format("asked {} for its count: {}", counter.to_string(), total ? std::to_string(*total) : "error"));
 
   // A boss that traps exits and spawns a linked worker, an observer that
   // monitors it, and the counter linked to the worker too.
-  weft::scoped_actor main_actor(rt);
   weft::pid me = main_actor.self();
   weft::pid boss = rt.spawn([me, counter](weft::context& self) {
     self.trap_exit(true);
@@ -212,8 +218,8 @@ int main(int argc, char** argv) {
     (void)counter;
   });
 
-  weft::pid worker = main_actor->receive<weft::pid>();
-  weft::monitor_ref counter_watch = main_actor->monitor(counter);
+  weft::pid worker = main_actor.receive<weft::pid>();
+  weft::monitor_ref counter_watch = main_actor.monitor(counter);
   // A go-between linked to both: when the worker's crash reaches it (or,
   // if the worker is already gone, linking to it fails with noproc), it
   // dies, and its link takes the non-trapping counter down with it.
@@ -222,8 +228,8 @@ int main(int argc, char** argv) {
     self.link(worker);
     self.receive([](int) {});  // never comes: dies when the worker does
   });
-  say("main", main_actor->receive<std::string>());
-  main_actor->receive([&](const weft::down_msg& d) {
+  say("main", main_actor.receive<std::string>());
+  main_actor.receive([&](const weft::down_msg& d) {
     say("main", fmt::format("counter {} went down via its link: {} (ref {})", d.who.to_string(),
                             d.reason.to_string(), d.ref == counter_watch ? "matches" : "other"));
   });
@@ -232,12 +238,12 @@ int main(int argc, char** argv) {
   weft::pid full = rt.spawn([](weft::context& self) { self.receive([](get_count) {}); },
                             {.mailbox_capacity = 2, .overflow = weft::overflow_policy::reject});
   for (int i = 0; i < 4; ++i) {
-    say("main", fmt::format("send {} to a capacity-2 reject mailbox: {}", i, weft::to_string(rt.send(full, work{i}))));
+    say("main", fmt::format("send {} to a capacity-2 reject mailbox: {}", i, weft::to_string(main_actor.send(full, work{i}))));
   }
-  rt.send(full, get_count{});  // rejected too: it is still full
-  rt.exit(full, weft::exit_reason::kill());
+  main_actor.send(full, get_count{});  // rejected too: it is still full
+  main_actor.exit(full, weft::exit_reason::kill());
   rt.wait_quiescent(1s);
-  rt.send(full, work{99});  // to a dead actor
+  main_actor.send(full, work{99});  // to a dead actor
 
   const weft::dead_letter_stats dead = rt.dead_letters();
   say("main", fmt::format("dead letters: {} rejected, {} to dead actors, {} unread at exit",

@@ -6,6 +6,7 @@
 
 #include "resolve.hpp"
 
+#include <weft/runtime/internal.hpp>
 #include <weft/runtime/messages.hpp>
 
 #if defined(WEFT_SHELL_HAS_SUPERVISOR)
@@ -460,14 +461,14 @@ dispatch_result command_table::dispatch(const json& request) {
                            : reason_text == "shutdown" ? exit_reason::shutdown()
                            : reason_text == "normal"   ? exit_reason::normal()
                                                        : exit_reason::error(reason_text);
-      rt_.exit(who, reason);
+      internal::send_exit_signal(who, reason);
       return {ok_response(id, {{"pid", who.to_string()}, {"reason", reason.to_string()}}), {}};
     }
     if (cmd == "send") {
       const pid who = target();
       if (!request.contains("text")) throw bad_argument{"'send' needs \"text\": the std::string message to send"};
       const std::string text = string_arg(request, "text");
-      const send_status status = rt_.try_send(who, text);
+      const send_status status = internal::try_send_anonymous(rt_, who, text);
       if (status != send_status::ok) {
         return {error_response(id, "send_failed",
                                "sending to " + who.to_string() + " failed: " + std::string(to_string(status))),
@@ -486,12 +487,16 @@ dispatch_result command_table::dispatch(const json& request) {
                   return error_response(id, "not_supervised",
                                         child.self.to_string() + " has no parent, so no supervisor");
                 }
-                auto children = sup::which_children(rt, child.parent, timeout);
+                // Checked: only a supervisor's pid becomes a supervisor handle.
+                auto parent = sup::supervisor::from(child.parent);
+                scoped_actor caller(rt);
+                auto children = parent ? parent->which_children(caller, timeout)
+                                       : expected<std::vector<sup::child_info>>(parent.error());
                 if (!children) {
                   return error_response(id, "not_supervised",
                                         child.self.to_string() + " is not a supervised child: its parent " +
                                             child.parent.to_string() + " did not answer as a supervisor (" +
-                                            std::string(to_string(children.error())) + "); use 'kill' instead");
+                                            children.error().to_string() + "); use 'kill' instead");
                 }
                 auto it = std::find_if(children->begin(), children->end(),
                                        [&](const sup::child_info& c) { return c.who == child.self; });
@@ -500,20 +505,20 @@ dispatch_result command_table::dispatch(const json& request) {
                       id, "not_supervised",
                       "supervisor " + child.parent.to_string() + " has no running child " + child.self.to_string());
                 }
-                if (auto r = sup::terminate_child(rt, child.parent, it->id, timeout); !r) {
-                  return error_response(id, "failed", "terminate_child '" + it->id + "': " + r.error);
+                if (auto r = parent->terminate_child(caller, it->id, timeout); !r) {
+                  return error_response(id, "failed", "terminate_child '" + it->id + "': " + r.error().to_string());
                 }
-                auto r = sup::restart_child(rt, child.parent, it->id, timeout);
-                if (!r) return error_response(id, "failed", "restart_child '" + it->id + "': " + r.error);
+                auto r = parent->restart_child(caller, it->id, timeout);
+                if (!r) return error_response(id, "failed", "restart_child '" + it->id + "': " + r.error().to_string());
                 return ok_response(id, {{"supervisor", child.parent.to_string()},
                                         {"child_id", it->id},
                                         {"old_pid", child.self.to_string()},
-                                        {"new_pid", pid_json(r.child)},
+                                        {"new_pid", pid_json(*r)},
                                         {"how", "terminate_child + restart_child"}});
               }};
 #else
       (void)timeout;
-      rt.exit(child.self, exit_reason::kill());
+      internal::send_exit_signal(child.self, exit_reason::kill());
       return {ok_response(id, {{"old_pid", child.self.to_string()},
                                {"new_pid", nullptr},
                                {"how", "killed: its supervisor restarts it (built without weft::supervisor)"}}),

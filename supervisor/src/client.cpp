@@ -39,25 +39,25 @@ std::string_view to_string(child_state s) {
   return "unknown";
 }
 
-std::string_view to_string(op_status s) {
-  switch (s) {
-    case op_status::ok:
-      return "ok";
-    case op_status::not_found:
+std::string_view to_string(errc e) noexcept {
+  switch (e) {
+    case errc::not_found:
       return "not_found";
-    case op_status::running:
+    case errc::running:
       return "running";
-    case op_status::already_present:
+    case errc::already_present:
       return "already_present";
-    case op_status::start_failed:
+    case errc::start_failed:
       return "start_failed";
-    case op_status::not_supported:
+    case errc::not_supported:
       return "not_supported";
-    case op_status::unreachable:
-      return "unreachable";
   }
   return "unknown";
 }
+
+namespace detail {
+std::string_view errc_name(int code) noexcept { return to_string(static_cast<errc>(code)); }
+}  // namespace detail
 
 namespace {
 
@@ -70,57 +70,68 @@ spawn_options supervisor_spawn_options(const supervisor_spec& spec) {
   return o;
 }
 
-// Spawns with `spawn` and waits for the supervisor's init through `asker`
-// (a context or a runtime); `abandon` gets rid of one that never answers.
-template <class Asker, class Spawn, class Abandon>
-start_outcome start_with(Asker& asker, supervisor_spec spec, pid parent, Spawn spawn, Abandon abandon) {
+// The supervisor actor: handler style, its requests described by
+// detail::protocol so that supervisor::from() can check a pid.
+struct supervisor_body final : weft::detail::actor_body {
+  explicit supervisor_body(std::shared_ptr<detail::supervisor_core> c) : core(std::move(c)) {}
+  bool handler_style() const noexcept override { return true; }
+  const weft::detail::protocol_info* protocol() const noexcept override {
+    return &weft::detail::protocol_info_of<detail::protocol>;
+  }
+  behavior init(context& self) override { return core->run(self); }
+  std::shared_ptr<detail::supervisor_core> core;
+};
+
+struct supervisor_definition {
+  using protocol_type = untyped;
+  std::shared_ptr<detail::supervisor_core> core;
+  std::unique_ptr<weft::detail::actor_body> make_body() const { return std::make_unique<supervisor_body>(core); }
+};
+
+// Spawns with `spawn` and waits for the supervisor's init through `caller`;
+// `abandon` gets rid of one that never answers.
+template <class Spawn, class Abandon>
+expected<supervisor> start_with(context& caller, supervisor_spec spec, pid parent, Spawn spawn, Abandon abandon,
+                                supervisor (*make)(pid)) {
   const std::string id = spec.id;
   const auto timeout = spec.start_timeout;
   spawn_options options = supervisor_spawn_options(spec);
   auto core = std::make_shared<detail::supervisor_core>(std::move(spec), std::move(parent));
   pid sup;
   try {
-    sup = spawn([core = std::move(core)](context& self) { return core->run(self); }, std::move(options));
+    sup = spawn(supervisor_definition{std::move(core)}, std::move(options));
   } catch (const std::exception& e) {
-    return {{}, fmt::format("supervisor '{}': cannot spawn it: {}", id, e.what())};
+    return error(errc::start_failed, fmt::format("supervisor '{}': cannot spawn it: {}", id, e.what()));
   }
-  if (!sup) return {{}, fmt::format("supervisor '{}': cannot spawn it: the runtime is stopping", id)};
-  result<detail::start_reply> reply = asker.template ask<detail::start_reply>(sup, detail::await_start{}, timeout);
+  if (!sup) return error(errc::start_failed, fmt::format("supervisor '{}': cannot spawn it: the runtime is stopping", id));
+  expected<detail::start_reply> reply = caller.ask<detail::start_reply>(sup, detail::await_start{}, timeout);
   if (!reply) {
     abandon(sup);
-    return {{}, fmt::format("supervisor '{}' did not confirm its start: {}", id, to_string(reply.error()))};
+    return error(errc::start_failed, fmt::format("supervisor '{}' did not confirm its start: {}", id, reply.error()));
   }
-  if (!reply->ok) return {{}, std::move(reply->error)};
-  return {std::move(sup), {}};
-}
-
-op_result unreachable(const pid& sup, const error& e) {
-  return {op_status::unreachable, {}, fmt::format("supervisor {} did not answer: {}", sup.to_string(), to_string(e))};
-}
-
-template <class Asker, class M>
-op_result call(Asker& asker, const pid& sup, M message, std::chrono::nanoseconds timeout) {
-  result<op_result> r = asker.template ask<op_result>(sup, std::move(message), timeout);
-  if (!r) return unreachable(sup, r.error());
-  return std::move(*r);
+  if (!reply->ok) return error(errc::start_failed, std::move(reply->error));
+  return make(std::move(sup));
 }
 
 }  // namespace
 
-start_outcome start_link(context& self, supervisor_spec spec) {
+expected<supervisor> start_link(context& self, supervisor_spec spec) {
   return start_with(
       self, std::move(spec), self.self(),
-      [&](auto fn, spawn_options o) { return self.spawn_link(std::move(fn), std::move(o)); },
+      [&](supervisor_definition d, spawn_options o) { return self.spawn_link(std::move(d), std::move(o)); },
       [&](const pid& sup) {
         self.unlink(sup);
         self.exit(sup, exit_reason::kill());
-      });
+      },
+      [](pid p) { return supervisor(std::move(p)); });
 }
 
-start_outcome start(runtime& rt, supervisor_spec spec) {
+expected<supervisor> start(runtime& rt, supervisor_spec spec) {
+  scoped_actor caller(rt);
   return start_with(
-      rt, std::move(spec), pid(), [&](auto fn, spawn_options o) { return rt.spawn(std::move(fn), std::move(o)); },
-      [&](const pid& sup) { rt.exit(sup, exit_reason::kill()); });
+      caller, std::move(spec), pid(),
+      [&](supervisor_definition d, spawn_options o) { return rt.spawn(std::move(d), std::move(o)); },
+      [&](const pid& sup) { caller.exit(sup, exit_reason::kill()); }, [](pid p) { return supervisor(std::move(p)); });
 }
 
 child_spec as_child(supervisor_spec spec, restart_type restart) {
@@ -131,80 +142,48 @@ child_spec as_child(supervisor_spec spec, restart_type restart) {
   c.restart = restart;
   auto shared = std::make_shared<const supervisor_spec>(std::move(spec));
   c.start = [shared](child_starter& s) -> start_result {
-    start_outcome outcome = start_link(s.self(), *shared);
-    if (!outcome) return start_result::error(std::move(outcome.error));
-    return outcome.supervisor;
+    expected<supervisor> started = start_link(s.self(), *shared);
+    if (!started) return start_result::error(std::string(started.error().detail()));
+    return started->id();
   };
   return c;
 }
 
 // -- operations --------------------------------------------------------------
 
-namespace {
-template <class Asker>
-result<std::vector<child_info>> which_children_impl(Asker& a, const pid& sup, std::chrono::nanoseconds timeout) {
-  return a.template ask<std::vector<child_info>>(sup, detail::which_children_request{}, timeout);
-}
-template <class Asker>
-result<child_counts> count_children_impl(Asker& a, const pid& sup, std::chrono::nanoseconds timeout) {
-  return a.template ask<child_counts>(sup, detail::count_children_request{}, timeout);
-}
-}  // namespace
-
-result<std::vector<child_info>> which_children(context& self, const pid& sup, std::chrono::nanoseconds timeout) {
-  return which_children_impl(self, sup, timeout);
-}
-result<std::vector<child_info>> which_children(runtime& rt, const pid& sup, std::chrono::nanoseconds timeout) {
-  return which_children_impl(rt, sup, timeout);
-}
-result<child_counts> count_children(context& self, const pid& sup, std::chrono::nanoseconds timeout) {
-  return count_children_impl(self, sup, timeout);
-}
-result<child_counts> count_children(runtime& rt, const pid& sup, std::chrono::nanoseconds timeout) {
-  return count_children_impl(rt, sup, timeout);
+expected<supervisor> supervisor::from(const pid& who) {
+  auto checked = ref_cast<detail::protocol>(who);
+  if (!checked) return std::move(checked).error();
+  return supervisor(who);
 }
 
-op_result start_child(context& self, const pid& sup, child_spec spec, std::chrono::nanoseconds timeout) {
-  return call(self, sup, detail::start_child_request{std::move(spec)}, timeout);
+expected<std::vector<child_info>> supervisor::which_children(context& caller, std::chrono::nanoseconds timeout) const {
+  return caller.ask<std::vector<child_info>>(pid_, detail::which_children_request{}, timeout);
 }
-op_result start_child(runtime& rt, const pid& sup, child_spec spec, std::chrono::nanoseconds timeout) {
-  return call(rt, sup, detail::start_child_request{std::move(spec)}, timeout);
+expected<child_counts> supervisor::count_children(context& caller, std::chrono::nanoseconds timeout) const {
+  return caller.ask<child_counts>(pid_, detail::count_children_request{}, timeout);
 }
-op_result start_child(context& self, const pid& sup, std::any args, std::chrono::nanoseconds timeout) {
-  return call(self, sup, detail::start_dynamic_request{std::move(args)}, timeout);
+expected<pid> supervisor::start_child(context& caller, child_spec spec, std::chrono::nanoseconds timeout) const {
+  return caller.ask<pid>(pid_, detail::start_child_request{std::move(spec)}, timeout);
 }
-op_result start_child(runtime& rt, const pid& sup, std::any args, std::chrono::nanoseconds timeout) {
-  return call(rt, sup, detail::start_dynamic_request{std::move(args)}, timeout);
+expected<pid> supervisor::start_child(context& caller, std::any args, std::chrono::nanoseconds timeout) const {
+  return caller.ask<pid>(pid_, detail::start_dynamic_request{std::move(args)}, timeout);
 }
-op_result terminate_child(context& self, const pid& sup, std::string id, std::chrono::nanoseconds timeout) {
-  return call(self, sup, detail::terminate_child_request{std::move(id), {}}, timeout);
+expected<void> supervisor::terminate_child(context& caller, std::string child_id,
+                                           std::chrono::nanoseconds timeout) const {
+  return caller.ask<void>(pid_, detail::terminate_child_request{std::move(child_id), {}}, timeout);
 }
-op_result terminate_child(runtime& rt, const pid& sup, std::string id, std::chrono::nanoseconds timeout) {
-  return call(rt, sup, detail::terminate_child_request{std::move(id), {}}, timeout);
+expected<void> supervisor::terminate_child(context& caller, const pid& child, std::chrono::nanoseconds timeout) const {
+  return caller.ask<void>(pid_, detail::terminate_child_request{{}, child}, timeout);
 }
-op_result terminate_child(context& self, const pid& sup, const pid& child, std::chrono::nanoseconds timeout) {
-  return call(self, sup, detail::terminate_child_request{{}, child}, timeout);
+expected<pid> supervisor::restart_child(context& caller, std::string child_id, std::chrono::nanoseconds timeout) const {
+  return caller.ask<pid>(pid_, detail::restart_child_request{std::move(child_id)}, timeout);
 }
-op_result terminate_child(runtime& rt, const pid& sup, const pid& child, std::chrono::nanoseconds timeout) {
-  return call(rt, sup, detail::terminate_child_request{{}, child}, timeout);
+expected<void> supervisor::delete_child(context& caller, std::string child_id, std::chrono::nanoseconds timeout) const {
+  return caller.ask<void>(pid_, detail::delete_child_request{std::move(child_id)}, timeout);
 }
-op_result restart_child(context& self, const pid& sup, std::string id, std::chrono::nanoseconds timeout) {
-  return call(self, sup, detail::restart_child_request{std::move(id)}, timeout);
-}
-op_result restart_child(runtime& rt, const pid& sup, std::string id, std::chrono::nanoseconds timeout) {
-  return call(rt, sup, detail::restart_child_request{std::move(id)}, timeout);
-}
-op_result delete_child(context& self, const pid& sup, std::string id, std::chrono::nanoseconds timeout) {
-  return call(self, sup, detail::delete_child_request{std::move(id)}, timeout);
-}
-op_result delete_child(runtime& rt, const pid& sup, std::string id, std::chrono::nanoseconds timeout) {
-  return call(rt, sup, detail::delete_child_request{std::move(id)}, timeout);
-}
-op_result stop(context& self, const pid& sup, std::chrono::nanoseconds timeout) {
-  return call(self, sup, detail::stop_request{}, timeout);
-}
-op_result stop(runtime& rt, const pid& sup, std::chrono::nanoseconds timeout) {
-  return call(rt, sup, detail::stop_request{}, timeout);
+expected<void> supervisor::stop(context& caller, std::chrono::nanoseconds timeout) const {
+  return caller.ask<void>(pid_, detail::stop_request{}, timeout);
 }
 
 }  // namespace weft::sup

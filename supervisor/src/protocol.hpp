@@ -4,9 +4,12 @@
 
 #include <weft/supervisor/supervisor.hpp>
 
+#include <weft/runtime/protocol.hpp>
+
 #include <any>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace weft::sup::detail {
 
@@ -36,6 +39,12 @@ struct delete_child_request {
   std::string id;
 };
 struct stop_request {};
+
+// What a supervisor answers: supervisor::from() checks a pid against it.
+struct protocol : weft::protocol<start_reply(await_start), std::vector<child_info>(which_children_request),
+                                 child_counts(count_children_request), pid(start_child_request),
+                                 pid(start_dynamic_request), void(terminate_child_request),
+                                 pid(restart_child_request), void(delete_child_request), void(stop_request)> {};
 
 // To itself: a backoff delay has passed / a failed restart is retried.
 struct restart_due {

@@ -127,19 +127,17 @@ behavior supervisor_core::running_behavior(context& self) {
       },
       [this](which_children_request) { return which_children(); },
       [this](count_children_request) { return count_children(); },
-      [this, &self](start_child_request r) -> op_result {
+      [this, &self](start_child_request r) -> expected<pid> {
         if (dynamic()) {
-          return {op_status::not_supported,
-                  {},
-                  fmt::format("supervisor '{}' is dynamic: start children with arguments", spec_.id)};
+          return error(errc::not_supported,
+                       fmt::format("supervisor '{}' is dynamic: start children with arguments", spec_.id));
         }
         return start_new(self, std::make_shared<const child_spec>(std::move(r.spec)), {});
       },
-      [this, &self](start_dynamic_request r) -> op_result {
+      [this, &self](start_dynamic_request r) -> expected<pid> {
         if (!dynamic()) {
-          return {op_status::not_supported,
-                  {},
-                  fmt::format("supervisor '{}' is not dynamic: start children with a child_spec", spec_.id)};
+          return error(errc::not_supported,
+                       fmt::format("supervisor '{}' is not dynamic: start children with a child_spec", spec_.id));
         }
         return start_new(self, dynamic_template_, std::move(r.args));
       },
@@ -148,7 +146,7 @@ behavior supervisor_core::running_behavior(context& self) {
       [this](const delete_child_request& r) { return delete_stopped(r.id); },
       [this, &self](stop_request) {
         stop_all(self);
-        self.reply(op_result{});
+        self.reply(expected<void>());
         stop_self(self, exit_reason::normal());
       },
   };
@@ -394,20 +392,19 @@ child_counts supervisor_core::count_children() const {
   return n;
 }
 
-op_result supervisor_core::start_new(context& self, std::shared_ptr<const child_spec> spec, std::any args) {
+expected<pid> supervisor_core::start_new(context& self, std::shared_ptr<const child_spec> spec, std::any args) {
   if (!spec->start) {
-    return {op_status::start_failed, {}, fmt::format("child spec '{}' has no start function", spec->id)};
+    return error(errc::start_failed, fmt::format("child spec '{}' has no start function", spec->id));
   }
   if (!dynamic()) {
     if (child* existing = find_id(spec->id)) {
       if (existing->current) {
-        return {op_status::running, existing->current,
-                fmt::format("supervisor '{}': child '{}' is already running", spec_.id, spec->id)};
+        return error(errc::running, fmt::format("supervisor '{}': child '{}' is already running as {}", spec_.id,
+                                                spec->id, existing->current.to_string()));
       }
-      return {op_status::already_present,
-              {},
-              fmt::format("supervisor '{}': a child with id '{}' exists (stopped); restart_child or delete_child it",
-                          spec_.id, spec->id)};
+      return error(errc::already_present,
+                   fmt::format("supervisor '{}': a child with id '{}' exists (stopped); restart_child or delete_child it",
+                               spec_.id, spec->id));
     }
   }
   child& c = add_child(std::move(spec), std::move(args));
@@ -415,10 +412,10 @@ op_result supervisor_core::start_new(context& self, std::shared_ptr<const child_
   switch (r.outcome()) {
     case start_result::kind::started:
       mark_running(self, c, r.child(), event_kind::child_started);
-      return {op_status::ok, c.current, {}};
+      return c.current;
     case start_result::kind::ignored:
       if (dynamic()) remove_child(c);
-      return {op_status::ok, {}, {}};
+      return pid();
     case start_result::kind::failed:
       break;
   }
@@ -426,10 +423,10 @@ op_result supervisor_core::start_new(context& self, std::shared_ptr<const child_
       fmt::format("supervisor '{}': child '{}' failed to start: {}", spec_.id, c.spec->id, r.error_text());
   report(self, event_kind::start_failed, {}, why);
   remove_child(c);
-  return {op_status::start_failed, {}, std::move(why)};
+  return error(errc::start_failed, std::move(why));
 }
 
-op_result supervisor_core::terminate(context& self, const terminate_child_request& r) {
+expected<void> supervisor_core::terminate(context& self, const terminate_child_request& r) {
   child* c = nullptr;
   if (dynamic()) {
     auto it = by_pid_.find(r.child);
@@ -438,9 +435,8 @@ op_result supervisor_core::terminate(context& self, const terminate_child_reques
     c = find_id(r.id);
   }
   if (c == nullptr) {
-    return {op_status::not_found,
-            {},
-            fmt::format("supervisor '{}': no child {}", spec_.id, dynamic() ? r.child.to_string() : "'" + r.id + "'")};
+    return error(errc::not_found, fmt::format("supervisor '{}': no child {}", spec_.id,
+                                              dynamic() ? r.child.to_string() : "'" + r.id + "'"));
   }
   if (c->current) stop_one(self, *c);
   c->pending_batch = 0;
@@ -448,32 +444,33 @@ op_result supervisor_core::terminate(context& self, const terminate_child_reques
   return {};
 }
 
-op_result supervisor_core::restart_stopped(context& self, const std::string& id) {
-  if (dynamic()) return {op_status::not_supported, {}, "restart_child does not apply to a dynamic supervisor"};
+expected<pid> supervisor_core::restart_stopped(context& self, const std::string& id) {
+  if (dynamic()) return error(errc::not_supported, "restart_child does not apply to a dynamic supervisor");
   child* c = find_id(id);
-  if (c == nullptr) return {op_status::not_found, {}, fmt::format("supervisor '{}': no child '{}'", spec_.id, id)};
+  if (c == nullptr) return error(errc::not_found, fmt::format("supervisor '{}': no child '{}'", spec_.id, id));
   if (c->current) {
-    return {op_status::running, c->current, fmt::format("supervisor '{}': child '{}' is running", spec_.id, id)};
+    return error(errc::running,
+                 fmt::format("supervisor '{}': child '{}' is running as {}", spec_.id, id, c->current.to_string()));
   }
   c->pending_batch = 0;  // a manual restart pre-empts a pending one
   start_result r = start_process(self, *c, c->restarts);
   if (r.outcome() == start_result::kind::started) {
     mark_running(self, *c, r.child(), event_kind::child_started);
-    return {op_status::ok, c->current, {}};
+    return c->current;
   }
-  if (r.outcome() == start_result::kind::ignored) return {};
+  if (r.outcome() == start_result::kind::ignored) return pid();
   std::string why = fmt::format("supervisor '{}': child '{}' failed to start: {}", spec_.id, id, r.error_text());
   report(self, event_kind::start_failed, {}, why);
-  return {op_status::start_failed, {}, std::move(why)};
+  return error(errc::start_failed, std::move(why));
 }
 
-op_result supervisor_core::delete_stopped(const std::string& id) {
-  if (dynamic()) return {op_status::not_supported, {}, "delete_child does not apply to a dynamic supervisor"};
+expected<void> supervisor_core::delete_stopped(const std::string& id) {
+  if (dynamic()) return error(errc::not_supported, "delete_child does not apply to a dynamic supervisor");
   child* c = find_id(id);
-  if (c == nullptr) return {op_status::not_found, {}, fmt::format("supervisor '{}': no child '{}'", spec_.id, id)};
+  if (c == nullptr) return error(errc::not_found, fmt::format("supervisor '{}': no child '{}'", spec_.id, id));
   if (c->current) {
-    return {op_status::running, c->current,
-            fmt::format("supervisor '{}': child '{}' is running; terminate_child it first", spec_.id, id)};
+    return error(errc::running, fmt::format("supervisor '{}': child '{}' is running as {}; terminate_child it first",
+                                            spec_.id, id, c->current.to_string()));
   }
   remove_child(*c);
   return {};

@@ -73,10 +73,10 @@ class supervisor_core {
   // -- requests --
   std::vector<child_info> which_children() const;
   child_counts count_children() const;
-  op_result start_new(context& self, std::shared_ptr<const child_spec> spec, std::any args);
-  op_result terminate(context& self, const terminate_child_request& r);
-  op_result restart_stopped(context& self, const std::string& id);
-  op_result delete_stopped(const std::string& id);
+  expected<pid> start_new(context& self, std::shared_ptr<const child_spec> spec, std::any args);
+  expected<void> terminate(context& self, const terminate_child_request& r);
+  expected<pid> restart_stopped(context& self, const std::string& id);
+  expected<void> delete_stopped(const std::string& id);
 
   // -- the shutdown protocol (shutdown.cpp) --
   // Stops `batch` in parallel (each with its own shutdown spec); use a

@@ -1,17 +1,64 @@
-// Spawns one actor through the installed package and asks it a question.
+// Through the installed package: a typed actor under a supervisor, and a
+// persistent actor whose events are stored with the opt-in JSON codec.
+#include <weft/persistence/file_journal.hpp>
+#include <weft/persistence/json_codec.hpp>
+#include <weft/persistence/persistent_actor.hpp>
 #include <weft/runtime/weft.hpp>
+#include <weft/supervisor/supervisor.hpp>
 
-#include <chrono>
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace wp = weft::persistence;
+
+struct twice {
+  int x;
+};
+using doubler = weft::protocol<int(twice)>;
+
+struct note {
+  std::string text;
+};
+using notebook_protocol = weft::protocol<std::size_t(note)>;
+struct noted {
+  std::string text;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(noted, text)
+
+struct notebook : wp::event_sourced<notebook_protocol, std::size_t, noted> {
+  effect<std::size_t> on_command(const std::size_t&, const note& n) const {
+    return persist(noted{n.text}).then_reply([](const std::size_t& count) { return count; });
+  }
+  void on_event(std::size_t& count, const noted&) const { ++count; }
+};
 
 int main() {
   weft::runtime rt({.workers = 2});
-  weft::pid doubler = rt.spawn([](weft::context&) -> weft::behavior { return {[](int x) { return 2 * x; }}; });
-  weft::result<int> answer = rt.ask<int>(doubler, 21, std::chrono::seconds(5));
-  if (!answer || *answer != 42) {
-    std::fprintf(stderr, "weft-consumer: expected 42 from the installed weft\n");
+  weft::scoped_actor self(rt);
+  auto tree = weft::sup::start(
+      rt, {.children = {weft::sup::worker("doubler", weft::stateful<doubler>(0, [](int&, twice t) { return 2 * t.x; }),
+                                          {.name = "doubler"})}});
+  auto d = weft::ref_cast<doubler>(rt.whereis("doubler"));
+  if (!tree || !d || self.ask(*d, twice{21}) != 42) {
+    std::fprintf(stderr, "weft-consumer: the supervised doubler did not answer 42\n");
     return 1;
   }
-  std::printf("weft-consumer: installed weft works (21 doubled is %d)\n", *answer);
-  return 0;
+  const auto dir = std::filesystem::temp_directory_path() / ("weft-consumer-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  int status = 0;
+  {
+    auto journal = wp::open_file_journal(dir);
+    auto book = rt.spawn(wp::persistent<notebook>({.persistence_id = "book", .journal = journal.get()}));
+    if (self.ask(book, note{"hello"}) != 1u || self.ask(book, note{"again"}) != 2u) {
+      std::fprintf(stderr, "weft-consumer: the persistent notebook did not count its notes\n");
+      status = 1;
+    }
+    rt.shutdown();
+  }
+  std::filesystem::remove_all(dir);
+  if (status == 0) std::printf("weft-consumer: installed weft works (typed, supervised, persistent, JSON codec)\n");
+  return status;
 }

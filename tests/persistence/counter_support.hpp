@@ -1,8 +1,10 @@
 #pragma once
 
 // The persistent counter of the message-passing exercises, shared by the
-// persistent-actor tests and the measurement program: Increment(n)
-// commands, an `incremented` event, the running total as state.
+// persistent-actor tests and the measurement program: increment(n)
+// commands, an `incremented` event, the running total as state; and
+// `watched`, which spawns an actor linked to the test's scoped_actor so
+// its exit reason cannot be missed.
 
 #include <weft/persistence/persistent_actor.hpp>
 #include <weft/runtime/weft.hpp>
@@ -11,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace weft::persistence::test {
 
@@ -32,18 +35,20 @@ struct weft::persistence::codec<weft::persistence::test::incremented> {
 
 namespace weft::persistence::test {
 
-// State: the total. Reply: the total after the command.
-using counter = persistent_behavior<std::int64_t, increment, incremented, std::int64_t>;
+// An increment answers the total after it.
+using counter_protocol = weft::protocol<std::int64_t(increment)>;
 
-inline counter counter_behavior() {
-  counter b;
-  b.on_command = [](const std::int64_t&, const increment& c) -> counter::effect_type {
-    if (c.by < 0) return counter::reject("increment by " + std::to_string(c.by) + ": counters only go up");
-    return counter::persist(incremented{c.by}).then_reply([](const std::int64_t& total) { return total; });
-  };
-  b.on_event = [](std::int64_t& total, const incremented& e) { total += e.by; };
-  return b;
-}
+// State: the total.
+struct counter : event_sourced<counter_protocol, std::int64_t, incremented> {
+  effect<std::int64_t> on_command(const std::int64_t&, const increment& c) const {
+    if (c.by < 0) return reject("increment by " + std::to_string(c.by) + ": counters only go up");
+    return persist(incremented{c.by}).then_reply([](const std::int64_t& total) { return total; });
+  }
+  void on_event(std::int64_t& total, const incremented& e) const { total += e.by; }
+};
+
+// What spawning persistent<counter> gives.
+using counter_ref = weft::ref<persistent_protocol<counter_protocol, std::int64_t>>;
 
 inline persistent_options<std::int64_t, incremented> counter_options(std::string id, journal* j,
                                                                      snapshot_store* snapshots = nullptr,
@@ -58,25 +63,31 @@ inline persistent_options<std::int64_t, incremented> counter_options(std::string
   return o;
 }
 
-// Spawns `fn` linked to a scoped actor (which traps exits), so the exit
-// reason cannot be missed however early the actor stops.
+// Spawns a definition linked to `self` (a scoped_actor traps exits), so the
+// exit reason cannot be missed however early the actor stops. Several may
+// share one scoped_actor: each waits only for its own actor's exit.
+template <class Ref>
 class watched {
  public:
-  template <class F>
-  watched(weft::runtime& rt, F&& fn) : self_(rt) {
-    pid_ = self_->spawn_link(std::forward<F>(fn));
-  }
-  const weft::pid& pid() const { return pid_; }
+  template <class D>
+  watched(weft::context& self, D&& definition) : self_(self), ref_(self.spawn_link(std::forward<D>(definition))) {}
+
+  const Ref& ref() const { return ref_; }
+  const weft::pid& pid() const { return ref_; }
   // The exit reason, or nullopt if it did not exit within the timeout.
   std::optional<weft::exit_reason> exit_reason(std::chrono::nanoseconds timeout = std::chrono::seconds(20)) {
-    auto msg = self_->receive_if<weft::exit_msg>([&](const weft::exit_msg& m) { return m.from == pid_; }, timeout);
+    const weft::pid& me = ref_;
+    auto msg = self_.receive_if<weft::exit_msg>([&](const weft::exit_msg& m) { return m.from == me; }, timeout);
     if (!msg) return std::nullopt;
     return msg->reason;
   }
 
  private:
-  weft::scoped_actor self_;
-  weft::pid pid_;
+  weft::context& self_;
+  Ref ref_;
 };
+
+template <class D>
+watched(weft::context&, D&&) -> watched<decltype(std::declval<weft::context&>().spawn_link(std::declval<D>()))>;
 
 }  // namespace weft::persistence::test

@@ -97,21 +97,18 @@ struct weft::persistence::codec<consumer_state> {
 
 namespace {
 
-using consumer = persistent_behavior<consumer_state, deliver, delivered>;
-
-consumer consumer_behavior() {
-  consumer b;
-  b.on_command = [](const consumer_state& s, const deliver& c) {
-    if (s.seen.contains(c.message_id)) return consumer::none();  // a duplicate: acknowledge, change nothing
-    return consumer::persist(delivered{c.message_id, c.index});
-  };
-  b.on_event = [](consumer_state& s, const delivered& e) {
+struct consumer : event_sourced<weft::protocol<void(deliver)>, consumer_state, delivered> {
+  effect<void> on_command(const consumer_state& s, const deliver& c) const {
+    if (s.seen.contains(c.message_id)) return none();  // a duplicate: acknowledge, change nothing
+    return persist(delivered{c.message_id, c.index});
+  }
+  void on_event(consumer_state& s, const delivered& e) const {
     s.seen.insert(e.message_id);
     ++s.effects;
     s.last_index = e.index;
-  };
-  return b;
-}
+  }
+};
+using consumer_ref = weft::ref<persistent_protocol<weft::protocol<void(deliver)>, consumer_state>>;
 
 // 1,000,000 message ids: every 20th repeats one of the ~500 before it, so
 // 50,000 are duplicates and 950,000 distinct.
@@ -143,34 +140,35 @@ TEST_CASE("1,000,000 commands with 5% duplicates give exactly 950,000 effects, a
   weft::runtime_options ro;
   ro.workers = 2;
   weft::runtime rt(ro);
+  weft::scoped_actor self(rt);
   // Windows of 512 sends then one ask keep the mailbox (1024) from filling:
   // a sender blocked on a full mailbox sometimes hangs in the runtime (see
   // docs/guide/persistence.md, "Known issues").
-  auto send_range = [&](const weft::pid& p, std::size_t from, std::size_t to) {
+  auto send_range = [&](const consumer_ref& p, std::size_t from, std::size_t to) {
     for (std::size_t i = from; i < to; ++i) {
-      REQUIRE(rt.send(p, deliver{ids[i], static_cast<std::int64_t>(i)}) == weft::send_status::ok);
-      if (i % 512 == 511 && i + 1 < to) REQUIRE(rt.ask<persistence_info>(p, get_persistence_info{}, 60s).has_value());
+      REQUIRE(self.send(p, deliver{ids[i], static_cast<std::int64_t>(i)}) == weft::send_status::ok);
+      if (i % 512 == 511 && i + 1 < to) REQUIRE(self.ask(p, get_persistence_info{}, 60s).has_value());
     }
   };
 
   std::int64_t resume_from = 0;
   {
-    watched w(rt, persistent_actor(consumer_behavior(), o));
-    send_range(w.pid(), 0, 600'000);
+    watched w(self, persistent<consumer>(o));
+    send_range(w.ref(), 0, 600'000);
     // Crash while commands are still queued: they are lost with the actor.
-    rt.exit(w.pid(), weft::exit_reason::kill());
+    self.exit(w.pid(), weft::exit_reason::kill());
     REQUIRE(w.exit_reason().has_value());
   }
   {
-    watched w(rt, persistent_actor(consumer_behavior(), o));
-    auto s = rt.ask<consumer_state>(w.pid(), get_state{}, 60s);
+    watched w(self, persistent<consumer>(o));
+    auto s = self.ask(w.ref(), get_state{}, 60s);
     REQUIRE(s.has_value());
     MESSAGE("killed after applying commands up to index ", s->last_index, " (", s->effects, " effects)");
     // At-least-once delivery: the sender redelivers from before the last
     // command it knows was applied; the window catches the repeats.
     resume_from = std::max<std::int64_t>(0, s->last_index - 50'000);
-    send_range(w.pid(), static_cast<std::size_t>(resume_from), ids.size());
-    s = rt.ask<consumer_state>(w.pid(), get_state{}, 60s);
+    send_range(w.ref(), static_cast<std::size_t>(resume_from), ids.size());
+    s = self.ask(w.ref(), get_state{}, 60s);
     REQUIRE(s.has_value());
     CHECK(s->effects == 950'000);
     CHECK(s->last_index == 999'998);  // 999,999 is a duplicate

@@ -6,6 +6,7 @@
 
 #include <weft/persistence/codec.hpp>
 #include <weft/persistence/file_journal.hpp>
+#include <weft/persistence/json_codec.hpp>
 
 #include "journal_dump.hpp"
 #include "segment_end.hpp"

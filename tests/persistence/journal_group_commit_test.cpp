@@ -99,7 +99,7 @@ TEST_CASE("many outstanding appends of one id complete in submission order") {
     auto event = text_event(seq, "e");
     j->async_append("pipelined", std::span(&event, 1), [&, seq](const storage_status& status) {
       std::lock_guard lock(mutex);
-      completed.push_back(status.ok() ? seq : 0);
+      completed.push_back(status.has_value() ? seq : 0);
       if (completed.size() == count) all_done.notify_one();
     });
   }
@@ -120,8 +120,8 @@ TEST_CASE("completions may submit the next append from the writer thread") {
     auto event = text_event(seq, "c");
     j->async_append("chain-" + std::to_string(chain), std::span(&event, 1),
                     [&, chain, seq](const storage_status& status) {
-                      if (!status.ok()) ++errors;
-                      if (seq == length || !status.ok()) {
+                      if (!status) ++errors;
+                      if (seq == length || !status) {
                         finished.fetch_add(1);
                         finished.notify_one();
                       } else {
@@ -181,7 +181,7 @@ template <class Thrown>
 void append_then_throw(journal& j, std::uint64_t seq, Thrown thrown, std::atomic<int>& ran) {
   auto event = text_event(seq, "e");
   j.async_append("thrower", std::span(&event, 1), [thrown, &ran](const storage_status& status) {
-    if (status.ok()) ++ran;
+    if (status) ++ran;
     throw thrown;
   });
 }
@@ -276,15 +276,17 @@ TEST_CASE("a commit function that throws fails its group and every later request
       throw 7;
     });
     const storage_status first = submit_and_wait(queue, 1);
-    CHECK(first.code() == storage_errc::journal_failed);
-    CHECK(first.message() ==
+    REQUIRE_FALSE(first.has_value());
+    CHECK(storage_code(first.error()) == storage_errc::journal_failed);
+    CHECK(first.error().detail() ==
           std::string("the journal's writer thread caught an exception from the commit of a group (") +
               (standard ? "std::bad_alloc" : "an exception not derived from std::exception") +
               "); the outcome of that group is unknown, so the journal fails every request from now on: close it and "
               "reopen it to recover");
     const storage_status later = submit_and_wait(queue, 2);
-    CHECK(later.code() == storage_errc::journal_failed);
-    CHECK(later.message() == first.message());
+    REQUIRE_FALSE(later.has_value());
+    CHECK(storage_code(later.error()) == storage_errc::journal_failed);
+    CHECK(later.error().detail() == first.error().detail());
     CHECK(commits == 1);  // the backend, in an unknown state, is not called again
     queue.close();
   }
@@ -300,6 +302,6 @@ TEST_CASE("a queue whose report function throws still delivers every status") {
       });
   fake_request thrower{1, [](const storage_status&) { throw std::logic_error("completion"); }};
   REQUIRE(queue.submit(thrower));
-  CHECK(submit_and_wait(queue, 2).ok());
+  CHECK(submit_and_wait(queue, 2).has_value());
   CHECK(reports == 1);
 }

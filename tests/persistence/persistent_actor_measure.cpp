@@ -36,14 +36,13 @@ void measure_persist(const std::filesystem::path& dir, int actors, int commands)
   auto j = open_file_journal(dir / "persist-journal");
   weft::runtime rt;
   weft::scoped_actor self(rt);
-  std::vector<weft::pid> counters;
+  std::vector<counter_ref> counters;
   for (int a = 0; a < actors; ++a) {
-    counters.push_back(
-        rt.spawn(persistent_actor(counter_behavior(), counter_options("c" + std::to_string(a), j.get()))));
+    counters.push_back(rt.spawn(persistent<counter>(counter_options("c" + std::to_string(a), j.get()))));
   }
   for (auto& p : counters)
-    (void)rt.ask<std::int64_t>(p, get_state{}, 60s);  // recovered
-  const weft::pid collector = self->self();
+    (void)self.ask(p, get_state{}, 60s);  // recovered
+  const weft::pid collector = self.self();
   const auto started = clock_type::now();
   for (auto& p : counters) {
     rt.spawn([p, collector, commands](weft::context& ctx) {
@@ -51,8 +50,8 @@ void measure_persist(const std::filesystem::path& dir, int actors, int commands)
       done.latencies_us.reserve(static_cast<std::size_t>(commands));
       for (int i = 0; i < commands; ++i) {
         const auto t0 = clock_type::now();
-        auto r = ctx.ask<counter::reply>(p, increment{1}, 60s);
-        if (!r || !r->ok()) std::abort();
+        auto r = ctx.ask(p, increment{1}, 60s);
+        if (!r) std::abort();
         done.latencies_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
       }
       ctx.send(collector, std::move(done));
@@ -60,7 +59,7 @@ void measure_persist(const std::filesystem::path& dir, int actors, int commands)
   }
   std::vector<double> all;
   for (int a = 0; a < actors; ++a) {
-    auto d = self->receive<driver_done>();
+    auto d = self.receive<driver_done>();
     all.insert(all.end(), d.latencies_us.begin(), d.latencies_us.end());
   }
   const double seconds = std::chrono::duration<double>(clock_type::now() - started).count();
@@ -69,7 +68,7 @@ void measure_persist(const std::filesystem::path& dir, int actors, int commands)
   fmt::print("persist a={} c={}: {:.0f} events/s, p50 {:.0f} us, p99 {:.0f} us, p99.9 {:.0f} us\n", actors, commands,
              static_cast<double>(all.size()) / seconds, pct(0.5), pct(0.99), pct(0.999));
   for (auto& p : counters)
-    rt.exit(p, weft::exit_reason::kill());
+    self.exit(p, weft::exit_reason::kill());
 }
 
 void measure_recover(const std::filesystem::path& dir, std::uint64_t events, std::uint64_t snapshot_every) {
@@ -89,6 +88,7 @@ void measure_recover(const std::filesystem::path& dir, std::uint64_t events, std
   }
   j.reset();  // cold start: reopen (index rebuild) inside the timed part
   weft::runtime rt;
+  weft::scoped_actor self(rt);
   const auto started = clock_type::now();
   std::unique_ptr<journal> reopened;
   auto o = counter_options("r", nullptr, snaps.get(), snapshot_every);
@@ -96,8 +96,8 @@ void measure_recover(const std::filesystem::path& dir, std::uint64_t events, std
     reopened = open_file_journal(path / "journal");
     return *reopened;
   };
-  weft::pid p = rt.spawn(persistent_actor(counter_behavior(), o));
-  auto info = rt.ask<persistence_info>(p, get_persistence_info{}, 120s);
+  auto p = rt.spawn(persistent<counter>(o));
+  auto info = self.ask(p, get_persistence_info{}, 120s);
   const double seconds = std::chrono::duration<double>(clock_type::now() - started).count();
   if (!info || info->sequence_nr != events) std::abort();
   fmt::print(
@@ -105,7 +105,7 @@ void measure_recover(const std::filesystem::path& dir, std::uint64_t events, std
       "{:.1f} ms of actor recovery)\n",
       events, snapshot_every, static_cast<double>(events) / seconds / 1e6, seconds * 1e3, info->replayed_events,
       std::chrono::duration<double, std::milli>(info->recovery_time).count());
-  rt.exit(p, weft::exit_reason::kill());
+  self.exit(p, weft::exit_reason::kill());
 }
 
 }  // namespace

@@ -31,20 +31,22 @@ weft::runtime_options two_workers() {
   return o;
 }
 
-std::int64_t ask_total(weft::runtime& rt, const weft::pid& p) {
-  auto r = rt.ask<std::int64_t>(p, get_state{}, 20s);
+std::int64_t ask_total(weft::scoped_actor& self, const counter_ref& p) {
+  auto r = self.ask(p, get_state{}, 20s);
   REQUIRE(r.has_value());
   return *r;
 }
 
-persistence_info ask_info(weft::runtime& rt, const weft::pid& p) {
-  auto r = rt.ask<persistence_info>(p, get_persistence_info{}, 20s);
+template <class Ref>
+persistence_info ask_info(weft::scoped_actor& self, const Ref& p) {
+  auto r = self.ask(p, get_persistence_info{}, 20s);
   REQUIRE(r.has_value());
   return *r;
 }
 
-void stop(weft::runtime& rt, watched& w) {
-  rt.exit(w.pid(), weft::exit_reason::kill());
+template <class Ref>
+void stop(weft::scoped_actor& self, watched<Ref>& w) {
+  self.exit(w.pid(), weft::exit_reason::kill());
   REQUIRE(w.exit_reason().has_value());
 }
 
@@ -52,10 +54,10 @@ void stop(weft::runtime& rt, watched& w) {
 // windows of 512 and an ask, so the mailbox (1024) never fills: a sender
 // blocked on a full mailbox sometimes hangs in the runtime (see
 // docs/guide/persistence.md, "Known issues").
-void flood(weft::runtime& rt, const weft::pid& p, std::int64_t count) {
+void flood(weft::scoped_actor& self, const counter_ref& p, std::int64_t count) {
   for (std::int64_t i = 0; i < count; ++i) {
-    REQUIRE(rt.send(p, increment{1}) == weft::send_status::ok);
-    if (i % 512 == 511) REQUIRE(rt.ask<persistence_info>(p, get_persistence_info{}, 20s).has_value());
+    REQUIRE(self.send(p, increment{1}) == weft::send_status::ok);
+    if (i % 512 == 511) REQUIRE(self.ask(p, get_persistence_info{}, 20s).has_value());
   }
 }
 
@@ -65,28 +67,28 @@ TEST_CASE("a persistent counter replies only after persisting and recovers its e
   temp_dir dir;
   auto j = open_file_journal(dir / "journal");
   weft::runtime rt(two_workers());
+  weft::scoped_actor self(rt);
   std::int64_t expected = 0;
   {
-    watched w(rt, persistent_actor(counter_behavior(), counter_options("counter-1", j.get())));
+    watched w(self, persistent<counter>(counter_options("counter-1", j.get())));
     for (std::int64_t by = 1; by <= 50; ++by) {
-      auto r = rt.ask<counter::reply>(w.pid(), increment{by}, 20s);
+      auto r = self.ask(w.ref(), increment{by}, 20s);
       REQUIRE(r.has_value());
-      REQUIRE(r->ok());
       expected += by;
-      CHECK(r->value() == expected);
+      CHECK(*r == expected);
       // Acknowledged means durable: the journal already holds the event.
       CHECK(j->highest_sequence_nr("counter-1") == static_cast<std::uint64_t>(by));
     }
-    stop(rt, w);
+    stop(self, w);
   }
-  watched again(rt, persistent_actor(counter_behavior(), counter_options("counter-1", j.get())));
-  CHECK(ask_total(rt, again.pid()) == expected);
-  persistence_info info = ask_info(rt, again.pid());
+  watched again(self, persistent<counter>(counter_options("counter-1", j.get())));
+  CHECK(ask_total(self, again.ref()) == expected);
+  persistence_info info = ask_info(self, again.ref());
   CHECK(info.replayed_events == 50);
   CHECK(info.sequence_nr == 50);
-  auto r = rt.ask<counter::reply>(again.pid(), increment{1}, 20s);
+  auto r = self.ask(again.ref(), increment{1}, 20s);
   REQUIRE(r.has_value());
-  CHECK(r->value() == expected + 1);
+  CHECK(*r == expected + 1);
 }
 
 TEST_CASE("a counter recovers in a new runtime over a reopened journal") {
@@ -94,53 +96,64 @@ TEST_CASE("a counter recovers in a new runtime over a reopened journal") {
   {
     auto j = open_file_journal(dir / "journal");
     weft::runtime rt(two_workers());
-    watched w(rt, persistent_actor(counter_behavior(), counter_options("c", j.get())));
-    flood(rt, w.pid(), 1000);
-    CHECK(ask_total(rt, w.pid()) == 1000);
+    weft::scoped_actor self(rt);
+    watched w(self, persistent<counter>(counter_options("c", j.get())));
+    flood(self, w.ref(), 1000);
+    CHECK(ask_total(self, w.ref()) == 1000);
   }
   auto j = open_file_journal(dir / "journal");
   weft::runtime rt(two_workers());
-  watched w(rt, persistent_actor(counter_behavior(), counter_options("c", j.get())));
-  CHECK(ask_total(rt, w.pid()) == 1000);
+  weft::scoped_actor self(rt);
+  watched w(self, persistent<counter>(counter_options("c", j.get())));
+  CHECK(ask_total(self, w.ref()) == 1000);
 }
 
 TEST_CASE("a rejected command gets the handler's error and writes nothing") {
   temp_dir dir;
   auto j = open_file_journal(dir / "journal");
   weft::runtime rt(two_workers());
-  watched w(rt, persistent_actor(counter_behavior(), counter_options("c", j.get())));
-  REQUIRE(rt.ask<counter::reply>(w.pid(), increment{3}, 20s)->ok());
-  auto r = rt.ask<counter::reply>(w.pid(), increment{-2}, 20s);
-  REQUIRE(r.has_value());
-  REQUIRE_FALSE(r->ok());
-  CHECK(r->error().code == command_error::kind::rejected);
-  CHECK(r->error().message == "increment by -2: counters only go up");
+  weft::scoped_actor self(rt);
+  watched w(self, persistent<counter>(counter_options("c", j.get())));
+  REQUIRE(self.ask(w.ref(), increment{3}, 20s).has_value());
+  auto r = self.ask(w.ref(), increment{-2}, 20s);
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error() == command_errc::rejected);
+  CHECK(r.error().category() == weft::error_category::command);
+  CHECK(r.error().detail() == "increment by -2: counters only go up");
   CHECK(j->highest_sequence_nr("c") == 1);
-  CHECK(ask_total(rt, w.pid()) == 3);
+  CHECK(ask_total(self, w.ref()) == 3);
 }
 
+namespace {
+
+struct arrival_log {
+  std::vector<std::int64_t> seen;
+};
+
+// Commands are bare numbers, each persisted as itself.
+struct number_log : event_sourced<weft::protocol<void(std::int64_t)>, arrival_log, std::int64_t> {
+  effect<void> on_command(const arrival_log&, const std::int64_t& n) const { return persist(n); }
+  void on_event(arrival_log& s, const std::int64_t& n) const { s.seen.push_back(n); }
+};
+
+}  // namespace
+
 TEST_CASE("commands sent while a write is in flight are applied in arrival order") {
-  struct state {
-    std::vector<std::int64_t> seen;
-  };
-  using log = persistent_behavior<state, std::int64_t, std::int64_t>;
-  log b;
-  b.on_command = [](const state&, const std::int64_t& n) { return log::persist(n); };
-  b.on_event = [](state& s, const std::int64_t& n) { s.seen.push_back(n); };
   temp_dir dir;
   auto j = open_file_journal(dir / "journal");
   weft::runtime rt(two_workers());
-  persistent_options<state, std::int64_t> o;
+  weft::scoped_actor self(rt);
+  persistent_options<arrival_log, std::int64_t> o;
   o.persistence_id = "log";
   o.journal = j.get();
   o.max_batch = 16;
-  watched w(rt, persistent_actor(b, o));
+  watched w(self, persistent<number_log>(o));
   constexpr std::int64_t count = 5000;
   for (std::int64_t i = 0; i < count; ++i) {
-    REQUIRE(rt.send(w.pid(), i) == weft::send_status::ok);
-    if (i % 512 == 511) REQUIRE(rt.ask<persistence_info>(w.pid(), get_persistence_info{}, 20s).has_value());
+    REQUIRE(self.send(w.ref(), i) == weft::send_status::ok);
+    if (i % 512 == 511) REQUIRE(self.ask(w.ref(), get_persistence_info{}, 20s).has_value());
   }
-  auto s = rt.ask<state>(w.pid(), get_state{}, 20s);
+  auto s = self.ask(w.ref(), get_state{}, 20s);
   REQUIRE(s.has_value());
   REQUIRE(s->seen.size() == count);
   bool in_order = true;
@@ -148,7 +161,7 @@ TEST_CASE("commands sent while a write is in flight are applied in arrival order
     in_order = in_order && s->seen[static_cast<std::size_t>(i)] == i;
   CHECK(in_order);
   // Batching really happened (fewer writes than commands) and stayed bounded.
-  persistence_info info = ask_info(rt, w.pid());
+  persistence_info info = ask_info(self, w.ref());
   CHECK(info.writes < static_cast<std::uint64_t>(count));
   CHECK(info.writes >= static_cast<std::uint64_t>(count) / 16);
 }
@@ -160,18 +173,19 @@ TEST_CASE("replay after a million increments is bounded by the snapshot interval
   constexpr std::int64_t total = 1'000'000;
   constexpr std::uint64_t every = 10'000;
   weft::runtime rt(two_workers());
+  weft::scoped_actor self(rt);
   {
-    watched w(rt, persistent_actor(counter_behavior(), counter_options("big", j.get(), snaps.get(), every)));
-    flood(rt, w.pid(), total - 7);  // ends between two snapshots
-    CHECK(ask_total(rt, w.pid()) == total - 7);
+    watched w(self, persistent<counter>(counter_options("big", j.get(), snaps.get(), every)));
+    flood(self, w.ref(), total - 7);  // ends between two snapshots
+    CHECK(ask_total(self, w.ref()) == total - 7);
     // Snapshots are taken after the write that crosses a multiple of
     // `every`, so the newest covers at least 990,000 events.
-    CHECK(ask_info(rt, w.pid()).snapshot_sequence_nr >= 990'000);
-    stop(rt, w);
+    CHECK(ask_info(self, w.ref()).snapshot_sequence_nr >= 990'000);
+    stop(self, w);
   }
-  watched w(rt, persistent_actor(counter_behavior(), counter_options("big", j.get(), snaps.get(), every)));
-  CHECK(ask_total(rt, w.pid()) == total - 7);
-  persistence_info info = ask_info(rt, w.pid());
+  watched w(self, persistent<counter>(counter_options("big", j.get(), snaps.get(), every)));
+  CHECK(ask_total(self, w.ref()) == total - 7);
+  persistence_info info = ask_info(self, w.ref());
   CHECK(info.recovered_from_snapshot >= 990'000);
   CHECK(info.replayed_events == static_cast<std::uint64_t>(total - 7) - info.recovered_from_snapshot);
   CHECK(info.replayed_events < every);
@@ -185,37 +199,38 @@ TEST_CASE("save_snapshot on request, and retention deletes covered events only w
   auto j = open_file_journal(dir / "journal");
   auto snaps = open_file_snapshot_store(dir / "snapshots");
   weft::runtime rt(two_workers());
+  weft::scoped_actor self(rt);
   {
-    watched keep(rt, persistent_actor(counter_behavior(), counter_options("keep", j.get(), snaps.get())));
-    flood(rt, keep.pid(), 100);
-    auto s = rt.ask<outcome<std::uint64_t>>(keep.pid(), save_snapshot{}, 20s);
+    watched keep(self, persistent<counter>(counter_options("keep", j.get(), snaps.get())));
+    flood(self, keep.ref(), 100);
+    auto s = self.ask(keep.ref(), save_snapshot{}, 20s);
     REQUIRE(s.has_value());
-    REQUIRE(s->ok());
-    CHECK(s->value() == 100);
+    CHECK(*s == 100);
     CHECK(j->read_all("keep").size() == 100);  // no retention: history stays
   }
   auto o = counter_options("drop", j.get(), snaps.get());
   o.delete_events_on_snapshot = true;
-  watched drop(rt, persistent_actor(counter_behavior(), o));
-  flood(rt, drop.pid(), 100);
-  REQUIRE(rt.ask<outcome<std::uint64_t>>(drop.pid(), save_snapshot{}, 20s)->ok());
-  flood(rt, drop.pid(), 5);
-  CHECK(ask_total(rt, drop.pid()) == 105);
+  watched drop(self, persistent<counter>(o));
+  flood(self, drop.ref(), 100);
+  REQUIRE(self.ask(drop.ref(), save_snapshot{}, 20s).has_value());
+  flood(self, drop.ref(), 5);
+  CHECK(ask_total(self, drop.ref()) == 105);
   // The deletion is fire-and-forget; it is durable once reads stop showing it.
   CHECK(weft_test::eventually([&] { return j->read_all("drop").size() == 5; }));
-  stop(rt, drop);
-  watched again(rt, persistent_actor(counter_behavior(), o));
-  CHECK(ask_total(rt, again.pid()) == 105);
-  CHECK(ask_info(rt, again.pid()).replayed_events == 5);
+  stop(self, drop);
+  watched again(self, persistent<counter>(o));
+  CHECK(ask_total(self, again.ref()) == 105);
+  CHECK(ask_info(self, again.ref()).replayed_events == 5);
 }
 
 TEST_CASE("a second live actor with the same persistence id stops at start, naming the first") {
   temp_dir dir;
   auto j = open_file_journal(dir / "journal");
   weft::runtime rt(two_workers());
-  watched first(rt, persistent_actor(counter_behavior(), counter_options("only-one", j.get())));
-  REQUIRE(rt.ask<counter::reply>(first.pid(), increment{1}, 20s)->ok());
-  watched second(rt, persistent_actor(counter_behavior(), counter_options("only-one", j.get())));
+  weft::scoped_actor self(rt);
+  watched first(self, persistent<counter>(counter_options("only-one", j.get())));
+  REQUIRE(self.ask(first.ref(), increment{1}, 20s).has_value());
+  watched second(self, persistent<counter>(counter_options("only-one", j.get())));
   auto reason = second.exit_reason();
   REQUIRE(reason.has_value());
   CHECK(std::string(reason->text()) ==
@@ -223,9 +238,9 @@ TEST_CASE("a second live actor with the same persistence id stops at start, nami
             " on this journal; a second writer would reuse its sequence numbers, so this one does not start. Stop "
             "the first actor before starting another with the same id, or use a different id");
   // Once the first is gone the id is free again.
-  stop(rt, first);
-  watched third(rt, persistent_actor(counter_behavior(), counter_options("only-one", j.get())));
-  CHECK(ask_total(rt, third.pid()) == 1);
+  stop(self, first);
+  watched third(self, persistent<counter>(counter_options("only-one", j.get())));
+  CHECK(ask_total(self, third.ref()) == 1);
 }
 
 TEST_CASE("truncating the journal mid-record is detected at start and stops the actor with the journal's report") {
@@ -233,22 +248,24 @@ TEST_CASE("truncating the journal mid-record is detected at start and stops the 
   {
     auto j = open_file_journal(dir / "journal");
     weft::runtime rt(two_workers());
-    watched w(rt, persistent_actor(counter_behavior(), counter_options("torn", j.get())));
-    flood(rt, w.pid(), 20);
-    CHECK(ask_total(rt, w.pid()) == 20);
+    weft::scoped_actor self(rt);
+    watched w(self, persistent<counter>(counter_options("torn", j.get())));
+    flood(self, w.ref(), 20);
+    CHECK(ask_total(self, w.ref()) == 20);
   }
   auto segment = dir / "journal" / "00000001.log";
   // Cuts the last record (and the zero-filled space after it).
   std::filesystem::resize_file(segment, weft::persistence::test::segment_end(segment) - 5);
 
   weft::runtime rt(two_workers());
+  weft::scoped_actor self(rt);
   std::unique_ptr<journal> opened;
   auto o = counter_options("torn", nullptr);
   o.open_journal = [&]() -> journal& {
     opened = open_file_journal(dir / "journal");
     return *opened;
   };
-  watched w(rt, persistent_actor(counter_behavior(), o));
+  watched w(self, persistent<counter>(o));
   auto reason = w.exit_reason();
   REQUIRE(reason.has_value());
   std::string text(reason->text());
@@ -262,8 +279,8 @@ TEST_CASE("truncating the journal mid-record is detected at start and stops the 
   repair.truncate_corrupt_tail = true;
   repair.on_warning = [](std::string_view) {};
   auto j = open_file_journal(dir / "journal", repair);
-  watched fixed(rt, persistent_actor(counter_behavior(), counter_options("torn", j.get())));
-  CHECK(ask_total(rt, fixed.pid()) == 19);
+  watched fixed(self, persistent<counter>(counter_options("torn", j.get())));
+  CHECK(ask_total(self, fixed.ref()) == 19);
 }
 
 namespace {
@@ -290,31 +307,39 @@ struct weft::persistence::codec<incremented_v2> {
   }
 };
 
+namespace {
+
+struct ledger_state {
+  std::int64_t total = 0;
+  std::vector<std::string> who;
+};
+
+// The command is the event to persist.
+struct ledger : event_sourced<weft::protocol<void(incremented_v2)>, ledger_state, incremented_v2> {
+  effect<void> on_command(const ledger_state&, const incremented_v2& c) const { return persist(c); }
+  void on_event(ledger_state& s, const incremented_v2& e) const {
+    s.total += e.by;
+    s.who.push_back(e.who);
+  }
+};
+
+}  // namespace
+
 TEST_CASE("an upcaster reads events of an older schema into today's type") {
   temp_dir dir;
   auto j = open_file_journal(dir / "journal");
   for (std::uint64_t seq = 1; seq <= 3; ++seq) {
     j->append("ledger", make_event(seq, static_cast<std::int32_t>(seq * 10), "ledger.incremented", 1));
   }
-  struct ledger {
-    std::int64_t total = 0;
-    std::vector<std::string> who;
-  };
-  using v2 = persistent_behavior<ledger, incremented_v2, incremented_v2>;
-  v2 b;
-  b.on_command = [](const ledger&, const incremented_v2& c) { return v2::persist(c); };
-  b.on_event = [](ledger& s, const incremented_v2& e) {
-    s.total += e.by;
-    s.who.push_back(e.who);
-  };
-  persistent_options<ledger, incremented_v2> o;
+  persistent_options<ledger_state, incremented_v2> o;
   o.persistence_id = "ledger";
   o.journal = j.get();
   o.event_manifest = "ledger.incremented";
   o.event_schema_version = 2;
   weft::runtime rt(two_workers());
+  weft::scoped_actor self(rt);
   SUBCASE("without an upcaster recovery stops with a reason naming the event") {
-    watched w(rt, persistent_actor(b, o));
+    watched w(self, persistent<ledger>(o));
     auto reason = w.exit_reason();
     REQUIRE(reason.has_value());
     CHECK(std::string(reason->text()) ==
@@ -327,9 +352,9 @@ TEST_CASE("an upcaster reads events of an older schema into today's type") {
       REQUIRE(v.schema_version == 1);
       return incremented_v2{decode<std::int32_t>(v.payload), "before-v2"};
     };
-    watched w(rt, persistent_actor(b, o));
-    REQUIRE(rt.ask<v2::reply>(w.pid(), incremented_v2{4, "ann"}, 20s)->ok());
-    auto s = rt.ask<ledger>(w.pid(), get_state{}, 20s);
+    watched w(self, persistent<ledger>(o));
+    REQUIRE(self.ask(w.ref(), incremented_v2{4, "ann"}, 20s).has_value());
+    auto s = self.ask(w.ref(), get_state{}, 20s);
     REQUIRE(s.has_value());
     CHECK(s->total == 64);
     CHECK(s->who == std::vector<std::string>{"before-v2", "before-v2", "before-v2", "ann"});
@@ -345,18 +370,19 @@ TEST_CASE("a snapshot of an older schema is refused without a snapshot upcaster 
   auto j = open_file_journal(dir / "journal");
   auto snaps = open_file_snapshot_store(dir / "snapshots");
   weft::runtime rt(two_workers());
+  weft::scoped_actor self(rt);
   {
-    watched w(rt, persistent_actor(counter_behavior(), counter_options("s", j.get(), snaps.get())));
-    flood(rt, w.pid(), 10);
-    REQUIRE(rt.ask<outcome<std::uint64_t>>(w.pid(), save_snapshot{}, 20s)->ok());
-    flood(rt, w.pid(), 2);
-    CHECK(ask_total(rt, w.pid()) == 12);
-    stop(rt, w);
+    watched w(self, persistent<counter>(counter_options("s", j.get(), snaps.get())));
+    flood(self, w.ref(), 10);
+    REQUIRE(self.ask(w.ref(), save_snapshot{}, 20s).has_value());
+    flood(self, w.ref(), 2);
+    CHECK(ask_total(self, w.ref()) == 12);
+    stop(self, w);
   }
   auto o = counter_options("s", j.get(), snaps.get());
   o.snapshot_schema_version = 2;  // today's state layout: the total times 100
   SUBCASE("refused") {
-    watched w(rt, persistent_actor(counter_behavior(), o));
+    watched w(self, persistent<counter>(o));
     auto reason = w.exit_reason();
     REQUIRE(reason.has_value());
     CHECK(std::string(reason->text()).find("snapshot 10 has manifest 'counter.total' schema version 1") !=
@@ -364,8 +390,8 @@ TEST_CASE("a snapshot of an older schema is refused without a snapshot upcaster 
   }
   SUBCASE("converted") {
     o.snapshot_upcaster = [](const snapshot& s) { return decode<std::int64_t>(s.payload) * 100; };
-    watched w(rt, persistent_actor(counter_behavior(), o));
-    CHECK(ask_total(rt, w.pid()) == 1002);
+    watched w(self, persistent<counter>(o));
+    CHECK(ask_total(self, w.ref()) == 1002);
   }
 }
 
@@ -373,14 +399,15 @@ TEST_CASE("events deleted without a covering snapshot make recovery refuse inste
   temp_dir dir;
   auto j = open_file_journal(dir / "journal");
   weft::runtime rt(two_workers());
+  weft::scoped_actor self(rt);
   {
-    watched w(rt, persistent_actor(counter_behavior(), counter_options("gap", j.get())));
-    flood(rt, w.pid(), 10);
-    CHECK(ask_total(rt, w.pid()) == 10);
-    stop(rt, w);
+    watched w(self, persistent<counter>(counter_options("gap", j.get())));
+    flood(self, w.ref(), 10);
+    CHECK(ask_total(self, w.ref()) == 10);
+    stop(self, w);
   }
   j->delete_up_to("gap", 4);
-  watched w(rt, persistent_actor(counter_behavior(), counter_options("gap", j.get())));
+  watched w(self, persistent<counter>(counter_options("gap", j.get())));
   auto reason = w.exit_reason();
   REQUIRE(reason.has_value());
   CHECK(std::string(reason->text())

@@ -71,20 +71,18 @@ struct weft::persistence::codec<checked_counter> {
 namespace {
 
 constexpr int counters = 4;
-using checked = persistent_behavior<checked_counter, increment, incremented, std::int64_t>;
 
-checked checked_behavior() {
-  checked b;
-  b.on_command = [](const checked_counter&, const increment& c) {
-    return checked::persist(incremented{c.by}).then_reply([](const checked_counter& s) { return s.count; });
-  };
-  b.on_event = [](checked_counter& s, const incremented& e) {
+// The k-th increment must be by k: anything else is recorded as garbage.
+struct checked : event_sourced<counter_protocol, checked_counter, incremented> {
+  effect<std::int64_t> on_command(const checked_counter&, const increment& c) const {
+    return persist(incremented{c.by}).then_reply([](const checked_counter& s) { return s.count; });
+  }
+  void on_event(checked_counter& s, const incremented& e) const {
     if (e.by != s.count + 1) s.garbage = true;
     ++s.count;
     s.sum += e.by;
-  };
-  return b;
-}
+  }
+};
 
 persistent_options<checked_counter, incremented> checked_options(int n, journal& j, snapshot_store& snaps) {
   persistent_options<checked_counter, incremented> o;
@@ -113,12 +111,13 @@ journal_options recovering() {
     std::vector<std::thread> drivers;
     for (int n = 0; n < counters; ++n) {
       drivers.emplace_back([&, n] {
-        weft::pid p = rt.spawn(persistent_actor(checked_behavior(), checked_options(n, *j, *snaps)));
-        auto start = rt.ask<checked_counter>(p, get_state{}, 60s);
+        weft::scoped_actor self(rt);
+        auto p = rt.spawn(persistent<checked>(checked_options(n, *j, *snaps)));
+        auto start = self.ask(p, get_state{}, 60s);
         if (!start) ::_exit(4);
         for (std::int64_t k = start->count + 1;; ++k) {
-          auto r = rt.ask<checked::reply>(p, increment{k}, 60s);
-          if (!r || !r->ok() || r->value() != k) ::_exit(5);
+          auto r = self.ask(p, increment{k}, 60s);
+          if (!r || *r != k) ::_exit(5);
           std::string line = "crash-" + std::to_string(n) + " " + std::to_string(k) + "\n";
           if (::write(pipe_fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) ::_exit(3);
         }
@@ -180,17 +179,18 @@ void crash_trial(const std::filesystem::path& dir, unsigned seed) {
   weft::runtime_options ro;
   ro.workers = 2;
   weft::runtime rt(ro);
+  weft::scoped_actor self(rt);
   for (int n = 0; n < counters; ++n) {
     std::string name = "crash-" + std::to_string(n);
     CAPTURE(name);
-    watched w(rt, persistent_actor(checked_behavior(), checked_options(n, *j, *snaps)));
-    auto s = rt.ask<checked_counter>(w.pid(), get_state{}, 60s);
+    watched w(self, persistent<checked>(checked_options(n, *j, *snaps)));
+    auto s = self.ask(w.ref(), get_state{}, 60s);
     REQUIRE(s.has_value());
     CHECK_FALSE(s->garbage);
     CHECK(s->count >= last_acked[name]);
     CHECK(s->sum == s->count * (s->count + 1) / 2);
     CHECK(j->highest_sequence_nr(name) == static_cast<std::uint64_t>(s->count));
-    rt.exit(w.pid(), weft::exit_reason::kill());
+    self.exit(w.pid(), weft::exit_reason::kill());
     REQUIRE(w.exit_reason().has_value());
   }
 }

@@ -9,6 +9,7 @@
 #include <weft/persistence/snapshot_store.hpp>
 
 #include "counter_support.hpp"
+#include "snapshot_policy.hpp"
 #include "test_support.hpp"
 #include "weft_test.hpp"
 
@@ -27,20 +28,21 @@ using namespace std::chrono_literals;
 
 namespace {
 
-persistence_info ask_info(weft::runtime& rt, const weft::pid& p) {
-  auto r = rt.ask<persistence_info>(p, get_persistence_info{}, 20s);
+template <class Ref>
+persistence_info ask_info(weft::scoped_actor& self, const Ref& p) {
+  auto r = self.ask(p, get_persistence_info{}, 20s);
   REQUIRE(r.has_value());
   return *r;
 }
 
 // Increments of 1, in windows of 512 and an ask so the mailbox never fills
 // (see persistent_actor_test.cpp).
-void flood(weft::runtime& rt, const weft::pid& p, std::int64_t count) {
+void flood(weft::scoped_actor& self, const counter_ref& p, std::int64_t count) {
   for (std::int64_t i = 0; i < count; ++i) {
-    REQUIRE(rt.send(p, increment{1}) == weft::send_status::ok);
-    if (i % 512 == 511) REQUIRE(rt.ask<persistence_info>(p, get_persistence_info{}, 20s).has_value());
+    REQUIRE(self.send(p, increment{1}) == weft::send_status::ok);
+    if (i % 512 == 511) REQUIRE(self.ask(p, get_persistence_info{}, 20s).has_value());
   }
-  REQUIRE(rt.ask<persistence_info>(p, get_persistence_info{}, 20s).has_value());
+  REQUIRE(self.ask(p, get_persistence_info{}, 20s).has_value());
 }
 
 struct not_a_std_exception {
@@ -56,7 +58,8 @@ std::unique_ptr<journal> three_increments(const std::filesystem::path& dir) {
   return j;
 }
 
-std::string stop_reason(watched& w) {
+template <class Ref>
+std::string stop_reason(watched<Ref>& w) {
   auto reason = w.exit_reason();
   REQUIRE(reason.has_value());
   return std::string(reason->text());
@@ -84,18 +87,38 @@ class foreign_throwing_store final : public snapshot_store {
   void delete_older_than(std::string_view, std::uint64_t) override {}
 };
 
+// The counter, with event handlers that fail at the event of 13.
+struct foreign_thrower : counter {
+  void on_event(std::int64_t& total, const incremented& e) const {
+    if (e.by == 13) throw not_a_std_exception{13};
+    total += e.by;
+  }
+};
+struct std_thrower : counter {
+  void on_event(std::int64_t& total, const incremented& e) const {
+    if (e.by == 13) throw std::domain_error("13 is unlucky");
+    total += e.by;
+  }
+};
+// Parks recovery inside on_event until released.
+struct parking_counter : counter {
+  std::atomic<bool>* entered = nullptr;
+  std::atomic<bool>* released = nullptr;
+  void on_event(std::int64_t& total, const incremented& e) const {
+    entered->store(true);
+    released->wait(false);  // on the blocking-call thread, while the actor waits for it
+    total += e.by;
+  }
+};
+
 }  // namespace
 
 TEST_CASE("an on_event throwing a non-std exception during recovery stops the actor naming the id and the event") {
   temp_dir dir;
   auto j = three_increments(dir.path());
   weft::runtime rt(weft_test::small_runtime());
-  counter behavior = counter_behavior();
-  behavior.on_event = [](std::int64_t& total, const incremented& e) {
-    if (e.by == 13) throw not_a_std_exception{13};
-    total += e.by;
-  };
-  watched w(rt, persistent_actor(behavior, counter_options("thrower", j.get())));
+  weft::scoped_actor self(rt);
+  watched w(self, persistent<foreign_thrower>(counter_options("thrower", j.get())));
   CHECK(stop_reason(w) ==
         "recovery of persistence id 'thrower' failed: on_event (or the event codec or upcaster) at event 2 threw an "
         "exception not derived from std::exception");
@@ -105,11 +128,8 @@ TEST_CASE("a std::exception from on_event during recovery keeps its own text") {
   temp_dir dir;
   auto j = three_increments(dir.path());
   weft::runtime rt(weft_test::small_runtime());
-  counter behavior = counter_behavior();
-  behavior.on_event = [](std::int64_t&, const incremented& e) {
-    if (e.by == 13) throw std::domain_error("13 is unlucky");
-  };
-  watched w(rt, persistent_actor(behavior, counter_options("thrower", j.get())));
+  weft::scoped_actor self(rt);
+  watched w(self, persistent<std_thrower>(counter_options("thrower", j.get())));
   CHECK(stop_reason(w) == "recovery of persistence id 'thrower' failed: 13 is unlucky");
 }
 
@@ -118,7 +138,8 @@ TEST_CASE("a snapshot store throwing a non-std exception at recovery stops the a
   auto j = open_file_journal(dir.path());
   foreign_throwing_store store;
   weft::runtime rt(weft_test::small_runtime());
-  watched w(rt, persistent_actor(counter_behavior(), counter_options("snapped", j.get(), &store, 10)));
+  weft::scoped_actor self(rt);
+  watched w(self, persistent<counter>(counter_options("snapped", j.get(), &store, 10)));
   CHECK(stop_reason(w) ==
         "recovery of persistence id 'snapped' failed: the snapshot store's load_latest threw an exception not derived "
         "from std::exception");
@@ -126,9 +147,10 @@ TEST_CASE("a snapshot store throwing a non-std exception at recovery stops the a
 
 TEST_CASE("an open_journal throwing a non-std exception stops the actor saying it cannot open its journal") {
   weft::runtime rt(weft_test::small_runtime());
+  weft::scoped_actor self(rt);
   auto o = counter_options("unopened", nullptr);
   o.open_journal = []() -> journal& { throw not_a_std_exception{1}; };
-  watched w(rt, persistent_actor(counter_behavior(), o));
+  watched w(self, persistent<counter>(o));
   CHECK(stop_reason(w) ==
         "persistent actor 'unopened': cannot open its journal: open_journal threw an exception not derived from "
         "std::exception");
@@ -138,21 +160,19 @@ TEST_CASE("an exit signal that arrives while recovery runs on_event stops the ac
   temp_dir dir;
   auto j = three_increments(dir.path());
   weft::runtime rt(weft_test::small_runtime());
+  weft::scoped_actor self(rt);
   std::atomic<bool> entered{false};
   std::atomic<bool> released{false};
-  counter behavior = counter_behavior();
-  behavior.on_event = [&](std::int64_t& total, const incremented& e) {
-    entered = true;
-    released.wait(false);  // on the blocking-call thread, while the actor waits for it
-    total += e.by;
-  };
-  watched w(rt, persistent_actor(behavior, counter_options("thrower", j.get())));
+  parking_counter parked;
+  parked.entered = &entered;
+  parked.released = &released;
+  watched w(self, persistent<parking_counter>(counter_options("thrower", j.get()), parked));
   REQUIRE(weft_test::eventually([&] { return entered.load(); }));
   // Queued ahead of the blocking call's wake-up, so the actor takes it while
   // the call is still running, and the runtime unwinds it once the call
   // returns; that unwinding is no std::exception, and recovery must not
   // turn it into a recovery failure.
-  rt.exit(w.pid(), weft::exit_reason::error("operator stop"));
+  self.exit(w.pid(), weft::exit_reason::error("operator stop"));
   released = true;
   released.notify_all();
   CHECK(stop_reason(w) == "operator stop");
@@ -178,13 +198,14 @@ TEST_CASE("a snapshot store that always fails is retried a logarithmic number of
   auto j = open_file_journal(dir.path(), fast);
   flaky_snapshot_store store;
   weft::runtime rt(weft_test::small_runtime());
+  weft::scoped_actor self(rt);
   auto options = counter_options("snapped", j.get(), &store, 1);
   options.max_batch = 1;  // one write per command: a snapshot is due after each
-  watched w(rt, persistent_actor(counter_behavior(), options));
+  watched w(self, persistent<counter>(options));
   constexpr std::int64_t events = 4000;
   const auto started = std::chrono::steady_clock::now();
-  flood(rt, w.pid(), events);
-  persistence_info info = ask_info(rt, w.pid());
+  flood(self, w.ref(), events);
+  persistence_info info = ask_info(self, w.ref());
   REQUIRE(info.sequence_nr == events);
   CHECK(info.writes == static_cast<std::uint64_t>(events));
   MESSAGE(info.writes, " writes, ", info.failed_snapshots, " snapshot attempts, ", info.skipped_snapshot_retries,
@@ -206,13 +227,13 @@ TEST_CASE("a snapshot store that always fails is retried a logarithmic number of
 
   // Once the store works again, the next due attempt succeeds and ends the backoff.
   store.broken = false;
-  flood(rt, w.pid(), static_cast<std::int64_t>(info.next_snapshot_retry - info.sequence_nr));
-  persistence_info recovered = ask_info(rt, w.pid());
+  flood(self, w.ref(), static_cast<std::int64_t>(info.next_snapshot_retry - info.sequence_nr));
+  persistence_info recovered = ask_info(self, w.ref());
   CHECK(recovered.snapshot_sequence_nr == recovered.sequence_nr);
   CHECK(recovered.next_snapshot_retry == 0);
   CHECK(recovered.failed_snapshots == info.failed_snapshots);
-  flood(rt, w.pid(), 10);
-  CHECK(ask_info(rt, w.pid()).snapshot_sequence_nr == recovered.sequence_nr + 10);  // every write again
+  flood(self, w.ref(), 10);
+  CHECK(ask_info(self, w.ref()).snapshot_sequence_nr == recovered.sequence_nr + 10);  // every write again
 }
 
 TEST_CASE("a save_snapshot request is never held back by the backoff, and its success ends it") {
@@ -220,19 +241,21 @@ TEST_CASE("a save_snapshot request is never held back by the backoff, and its su
   auto j = open_file_journal(dir.path());
   flaky_snapshot_store store;
   weft::runtime rt(weft_test::small_runtime());
-  watched w(rt, persistent_actor(counter_behavior(), counter_options("asked", j.get(), &store, 1)));
-  flood(rt, w.pid(), 100);
-  const persistence_info backing_off = ask_info(rt, w.pid());
+  weft::scoped_actor self(rt);
+  watched w(self, persistent<counter>(counter_options("asked", j.get(), &store, 1)));
+  flood(self, w.ref(), 100);
+  const persistence_info backing_off = ask_info(self, w.ref());
   REQUIRE(backing_off.next_snapshot_retry > backing_off.sequence_nr);
   const std::uint64_t saves = store.saves.load();
-  auto refused = rt.ask<outcome<std::uint64_t>>(w.pid(), save_snapshot{}, 20s);
-  REQUIRE(refused.has_value());
-  CHECK_FALSE(refused->ok());
+  auto refused = self.ask(w.ref(), save_snapshot{}, 20s);
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error() == command_errc::write_failed);
+  CHECK(refused.error().detail() ==
+        "persistent actor 'asked': saving the snapshot at event 100 failed: snapshot store: no space left on device");
   CHECK(store.saves.load() == saves + 1);  // attempted despite the backoff
   store.broken = false;
-  auto saved = rt.ask<outcome<std::uint64_t>>(w.pid(), save_snapshot{}, 20s);
+  auto saved = self.ask(w.ref(), save_snapshot{}, 20s);
   REQUIRE(saved.has_value());
-  REQUIRE(saved->ok());
-  CHECK(saved->value() == 100);
-  CHECK(ask_info(rt, w.pid()).next_snapshot_retry == 0);
+  CHECK(*saved == 100);
+  CHECK(ask_info(self, w.ref()).next_snapshot_retry == 0);
 }

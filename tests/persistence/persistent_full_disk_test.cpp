@@ -47,15 +47,19 @@ class file_size_limit {
   sighandler_t previous_handler_;
 };
 
-using notes = persistent_behavior<std::int64_t, std::string, std::string, std::int64_t>;
+// A note is stored as it is; the reply is how many notes there are.
+struct notes : event_sourced<weft::protocol<std::int64_t(std::string)>, std::int64_t, std::string> {
+  effect<std::int64_t> on_command(const std::int64_t&, const std::string& text) const {
+    return persist(text).then_reply([](const std::int64_t& count) { return count; });
+  }
+  void on_event(std::int64_t& count, const std::string&) const { ++count; }
+};
 
-notes notes_behavior() {
-  notes b;
-  b.on_command = [](const std::int64_t&, const std::string& text) {
-    return notes::persist(text).then_reply([](const std::int64_t& count) { return count; });
-  };
-  b.on_event = [](std::int64_t& count, const std::string&) { ++count; };
-  return b;
+persistent_options<std::int64_t, std::string> notes_options(journal* j) {
+  persistent_options<std::int64_t, std::string> o;
+  o.persistence_id = "notes";
+  o.journal = j;
+  return o;
 }
 
 }  // namespace
@@ -69,23 +73,20 @@ TEST_CASE("a full disk gives the command an error and stops the actor with that 
     weft::runtime_options ro;
     ro.workers = 2;
     weft::runtime rt(ro);
-    persistent_options<std::int64_t, std::string> o;
-    o.persistence_id = "notes";
-    o.journal = j.get();
-    watched w(rt, persistent_actor(notes_behavior(), o));
-    REQUIRE(rt.ask<std::int64_t>(w.pid(), get_state{}, 20s).has_value());  // recovered before the limit
+    weft::scoped_actor self(rt);
+    watched w(self, persistent<notes>(notes_options(j.get())));
+    REQUIRE(self.ask(w.ref(), get_state{}, 20s).has_value());  // recovered before the limit
     const std::string note(4096, 'n');
     {
       file_size_limit limit(64 * 1024);
       for (int i = 0; i < 100; ++i) {
-        auto r = rt.ask<notes::reply>(w.pid(), note, 20s);
-        REQUIRE(r.has_value());
-        if (!r->ok()) {
-          CHECK(r->error().code == command_error::kind::write_failed);
-          error_text = r->error().message;
+        auto r = self.ask(w.ref(), note, 20s);
+        if (!r) {
+          CHECK(r.error() == command_errc::write_failed);
+          error_text = std::string(r.error().detail());
           break;
         }
-        CHECK(r->value() == acknowledged + 1);
+        CHECK(*r == acknowledged + 1);
         ++acknowledged;
       }
     }
@@ -103,11 +104,9 @@ TEST_CASE("a full disk gives the command an error and stops the actor with that 
   weft::runtime_options ro;
   ro.workers = 2;
   weft::runtime rt(ro);
-  persistent_options<std::int64_t, std::string> o;
-  o.persistence_id = "notes";
-  o.journal = j.get();
-  watched w(rt, persistent_actor(notes_behavior(), o));
-  auto count = rt.ask<std::int64_t>(w.pid(), get_state{}, 20s);
+  weft::scoped_actor self(rt);
+  watched w(self, persistent<notes>(notes_options(j.get())));
+  auto count = self.ask(w.ref(), get_state{}, 20s);
   REQUIRE(count.has_value());
   CHECK(*count == acknowledged);
 }

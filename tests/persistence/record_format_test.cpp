@@ -1,4 +1,4 @@
-#include <weft/persistence/crc32c.hpp>
+#include "crc32c.hpp"
 
 #include "record_format.hpp"
 

@@ -91,7 +91,7 @@ latency_result chained_writers(journal& j, int writers, double seconds) {
                        std::lock_guard lock(mutex);
                        latencies.push_back(us);
                      }
-                     if (!status.ok() || stop.load()) {
+                     if (!status || stop.load()) {
                        running.fetch_sub(1);
                        running.notify_one();
                      } else {

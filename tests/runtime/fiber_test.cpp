@@ -76,7 +76,7 @@ TEST_CASE("an actor with a larger stack gets it, and fibers return to the pool")
         self.send(report, big[0] + big[sizeof big - 1]);
       },
       {.stack_size = 1024 * 1024});
-  CHECK(me->receive<int>() == 3);
+  CHECK(me.receive<int>() == 3);
   CHECK(eventually([&] { return rt.live_actors() == 0; }));
 }
 
@@ -98,5 +98,5 @@ TEST_CASE("an exception caught across a suspension keeps its state when the fibe
       self.send(report, ok);
     });
   }
-  for (int a = 0; a < 50; ++a) CHECK(me->receive<bool>());
+  for (int a = 0; a < 50; ++a) CHECK(me.receive<bool>());
 }

@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <string>
+#include <thread>
 
 using namespace weft_test;
 
@@ -11,6 +13,17 @@ struct stop {};
 struct note {
   int n;
 };
+
+// Counts the notes it gets and renders the count as its state.
+struct note_counter {
+  int count = 0;
+  weft::behavior make_behavior(weft::context& self) {
+    self.set_describe([this] { return "{\"count\":" + std::to_string(count) + "}"; });
+    return {[this](note x) { count += x.n; }};
+  }
+};
+
+using echo_protocol = weft::protocol<int(note)>;
 }  // namespace
 
 TEST_CASE("a snapshot shows each actor's name, label, parent, links, monitors and mailbox") {
@@ -28,8 +41,8 @@ TEST_CASE("a snapshot shows each actor's name, label, parent, links, monitors an
         self.receive([](stop) {});
       },
       {.name = "parent"});
-  weft::pid child = me->receive<weft::pid>();
-  me->monitor(child);
+  weft::pid child = me.receive<weft::pid>();
+  me.monitor(child);
   REQUIRE(eventually([&] {
     auto i = rt.info(child);
     // Fields are read one by one without stopping the actor, so wait for
@@ -52,18 +65,15 @@ TEST_CASE("a snapshot shows each actor's name, label, parent, links, monitors an
   CHECK(pi->name == "parent");
   CHECK(pi->label == "the parent");
   CHECK(pi->links == std::vector<weft::pid>{child});
-  rt.send(child, stop{});
-  rt.send(parent, stop{});
+  me.send(child, stop{});
+  me.send(parent, stop{});
 }
 
 TEST_CASE("describe is answered by the actor itself, and a stuck actor times out instead of hanging") {
   weft::runtime rt(small_runtime(2));
-  weft::pid counter = rt.spawn([](weft::context& self) -> weft::behavior {
-    auto n = std::make_shared<int>(0);
-    self.set_describe([n] { return "{\"count\":" + std::to_string(*n) + "}"; });
-    return {[n](note x) { *n += x.n; }};
-  });
-  rt.send(counter, note{5});
+  weft::scoped_actor me(rt);
+  weft::pid counter = rt.spawn_actor<note_counter>();
+  me.send(counter, note{5});
   CHECK(rt.describe(counter, 5s) == std::optional<std::string>("{\"count\":5}"));
   std::atomic<bool> release{false};
   weft::pid stuck = rt.spawn([&release](weft::context&) {
@@ -76,10 +86,12 @@ TEST_CASE("describe is answered by the actor itself, and a stuck actor times out
 
 TEST_CASE("a trace records message types and sizes in and out, up to its count") {
   weft::runtime rt(small_runtime());
-  weft::pid echo = rt.spawn([](weft::context&) -> weft::behavior { return {[](note n) { return n.n; }}; });
+  weft::ref<echo_protocol> echo =
+      rt.spawn([](weft::context&) -> weft::behavior_of<echo_protocol> { return {[](note n) { return n.n; }}; });
   std::thread traffic([&] {
+    weft::scoped_actor self(rt);
     for (int i = 0; i < 50; ++i) {
-      (void)rt.ask<int>(echo, note{i}, 5s);
+      (void)self.ask(echo, note{i}, 5s);
       std::this_thread::sleep_for(1ms);
     }
   });
@@ -103,9 +115,10 @@ TEST_CASE("a trace records message types and sizes in and out, up to its count")
 
 TEST_CASE("runtime statistics count workers, activations and pending timers") {
   weft::runtime rt(small_runtime(2));
+  weft::scoped_actor me(rt);
   weft::pid p = rt.spawn([](weft::context&) -> weft::behavior { return {[](note) {}}; });
-  for (int i = 0; i < 100; ++i) rt.send(p, note{i});
-  rt.send_after(std::chrono::hours(1), p, note{0});
+  for (int i = 0; i < 100; ++i) me.send(p, note{i});
+  me.send_after(std::chrono::hours(1), p, note{0});
   REQUIRE(rt.wait_quiescent(5s));
   auto s = rt.stats();
   CHECK(s.workers.size() == 2);
@@ -122,7 +135,7 @@ TEST_CASE("an actor asleep or blocked on a full mailbox shows as waiting, also a
   weft::scoped_actor me(rt);
   weft::pid sleeper = rt.spawn([](weft::context& self) { self.sleep_for(std::chrono::hours(1)); });
   weft::pid full = rt.spawn([](weft::context& self) { self.receive([](stop) {}); }, {.mailbox_capacity = 1});
-  rt.send(full, note{1});  // its one slot; the sender below blocks
+  me.send(full, note{1});  // its one slot; the sender below blocks
   weft::pid sender = rt.spawn([full](weft::context& self) { self.send(full, note{2}); });
   auto waiting = [&](const weft::pid& p) {
     auto i = rt.info(p);
@@ -131,12 +144,12 @@ TEST_CASE("an actor asleep or blocked on a full mailbox shows as waiting, also a
   REQUIRE(eventually([&] { return waiting(sleeper) && waiting(sender); }));
   // A monitor request is a signal: it resumes each fiber briefly, which
   // must not leave it marked running while it goes on waiting.
-  me->monitor(sleeper);
-  me->monitor(sender);
+  me.monitor(sleeper);
+  me.monitor(sender);
   CHECK(eventually([&] { return waiting(sleeper) && waiting(sender); }));
-  rt.exit(sleeper, weft::exit_reason::kill());
-  rt.exit(sender, weft::exit_reason::kill());
-  rt.exit(full, weft::exit_reason::kill());
+  me.exit(sleeper, weft::exit_reason::kill());
+  me.exit(sender, weft::exit_reason::kill());
+  me.exit(full, weft::exit_reason::kill());
   CHECK(eventually([&] { return rt.live_actors() == 0; }));
 }
 
@@ -154,6 +167,7 @@ __attribute__((noinline)) void wait_deep(weft::context& self, std::size_t bytes)
 
 TEST_CASE("a suspended actor's stack in use and its high-water mark are measured where it waits") {
   weft::runtime rt(small_runtime(2));
+  weft::scoped_actor me(rt);
   weft::pid shallow = rt.spawn([](weft::context& self) {
     self.receive([](stop) {});
     self.receive([](stop) {});
@@ -176,14 +190,14 @@ TEST_CASE("a suspended actor's stack in use and its high-water mark are measured
   CHECK(d.stack_in_use < d.stack_size);
   CHECK(d.stack_high_water == d.stack_in_use);
   // Back in a shallow wait: in use drops, the high-water mark stays.
-  rt.send(deep, stop{});
+  me.send(deep, stop{});
   REQUIRE(eventually([&] {
     auto i = rt.info(deep);
     return i && suspended(deep) && i->stack_in_use < 8192;
   }));
   CHECK(rt.info(deep)->stack_high_water >= 20000);
-  rt.send(shallow, stop{});
-  rt.send(shallow, stop{});
-  rt.send(deep, stop{});
+  me.send(shallow, stop{});
+  me.send(shallow, stop{});
+  me.send(deep, stop{});
   CHECK(eventually([&] { return rt.live_actors() == 0; }));
 }

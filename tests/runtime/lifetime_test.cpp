@@ -18,9 +18,12 @@ using weft_test::small_runtime;
 
 namespace {
 
-// An actor that counts what it gets and never exits on its own.
-weft::pid spawn_sink(weft::runtime& rt, std::shared_ptr<std::atomic<long>> received) {
-  return rt.spawn([received](weft::context&) -> weft::behavior {
+using sink_protocol = weft::protocol<void(int)>;
+
+// An actor that counts what it gets and never exits on its own. The count
+// is the test's, read after the runtime is gone: the actor only adds to it.
+weft::ref<sink_protocol> spawn_sink(weft::runtime& rt, std::shared_ptr<std::atomic<long>> received) {
+  return rt.spawn([received](weft::context&) -> weft::behavior_of<sink_protocol> {
     return {[received](int) { received->fetch_add(1, std::memory_order_relaxed); }};
   });
 }
@@ -30,13 +33,13 @@ weft::pid spawn_sink(weft::runtime& rt, std::shared_ptr<std::atomic<long>> recei
 TEST_CASE("sends from a thread the runtime does not own are refused once shutdown begins") {
   weft::runtime rt(small_runtime());
   auto received = std::make_shared<std::atomic<long>>(0);
-  const weft::pid sink = spawn_sink(rt, received);
+  const auto sink = spawn_sink(rt, received);
   weft::scoped_actor outside(rt);
-  REQUIRE(outside->send(sink, 1) == weft::send_status::ok);
+  REQUIRE(outside.send(sink, 1) == weft::send_status::ok);
   REQUIRE(weft_test::eventually([&] { return received->load() == 1; }));
   rt.shutdown();
-  CHECK(outside->send(sink, 2) == weft::send_status::stopping);
-  CHECK(outside->try_send(sink, 3) == weft::send_status::stopping);
+  CHECK(outside.send(sink, 2) == weft::send_status::stopping);
+  CHECK(outside.try_send(sink, 3) == weft::send_status::stopping);
   CHECK_FALSE(rt.spawn([](weft::context&) {}));
   CHECK(received->load() == 1);
 }
@@ -44,13 +47,15 @@ TEST_CASE("sends from a thread the runtime does not own are refused once shutdow
 TEST_CASE("a pid and a scoped_actor that outlive their runtime refuse sends and free everything at the end") {
   auto rt = std::make_unique<weft::runtime>(small_runtime());
   auto received = std::make_shared<std::atomic<long>>(0);
-  const weft::pid sink = spawn_sink(*rt, received);
+  const auto sink = spawn_sink(*rt, received);
   auto outside = std::make_unique<weft::scoped_actor>(*rt);
-  REQUIRE((*outside)->send(sink, 1) == weft::send_status::ok);
+  REQUIRE(outside->send(sink, 1) == weft::send_status::ok);
   rt.reset();  // the runtime goes first; the pid and the scoped actor stay
-  CHECK((*outside)->send(sink, 2) == weft::send_status::stopping);
-  CHECK_FALSE((*outside)->ask<int>(sink, 3, 1s).has_value());
-  (*outside)->exit(sink, weft::exit_reason::kill());  // refused, harmless
+  CHECK(outside->send(sink, 2) == weft::send_status::stopping);
+  auto asked = outside->ask(sink, 3, 1s);
+  REQUIRE_FALSE(asked.has_value());
+  CHECK(asked.error() == weft::ask_errc::stopping);
+  outside->exit(sink, weft::exit_reason::kill());  // refused, harmless
   outside.reset();  // its exit protocol runs against a torn-down runtime
   // The runtime's memory went with the last cell: ASan's leak check and
   // TSan's race detection are what this case is for.
@@ -62,7 +67,7 @@ TEST_CASE("destroying a runtime while foreign threads send in a loop neither rac
   for (int round = 0; round < rounds; ++round) {
     auto rt = std::make_unique<weft::runtime>(small_runtime());
     auto received = std::make_shared<std::atomic<long>>(0);
-    const weft::pid sink = spawn_sink(*rt, received);
+    const auto sink = spawn_sink(*rt, received);
     constexpr int senders = 3;
     std::atomic<int> ready{0};
     std::atomic<bool> runtime_gone{false};
@@ -78,7 +83,7 @@ TEST_CASE("destroying a runtime while foreign threads send in a loop neither rac
         ready.fetch_add(1);
         for (;;) {
           const bool gone = runtime_gone.load(std::memory_order_acquire);
-          const weft::send_status s = (*self)->try_send(sink, i);
+          const weft::send_status s = self->try_send(sink, i);
           if (s == weft::send_status::ok) {
             if (gone) wrong.fetch_add(1);  // accepted by a destroyed runtime
             accepted.fetch_add(1, std::memory_order_relaxed);

@@ -19,9 +19,9 @@ TEST_CASE("an exception escaping an actor ends it with an error reason carrying 
   weft::pid p = rt.spawn([](weft::context& self) {
     self.receive([](int) { throw std::runtime_error("bad input 7"); });
   });
-  weft::monitor_ref ref = me->monitor(p);
-  rt.send(p, 1);
-  auto down = me->receive<weft::down_msg>();
+  weft::monitor_ref ref = me.monitor(p);
+  me.send(p, 1);
+  auto down = me.receive<weft::down_msg>();
   CHECK(down.ref == ref);
   CHECK(down.who == p);
   CHECK(down.reason.code() == weft::exit_reason::kind::error);
@@ -38,10 +38,10 @@ TEST_CASE("a link propagates an abnormal exit to a non-trapping actor, with the 
     self.send(report, 1);  // the link signal is in a's mailbox before our exit
     self.receive([](stop) {});
   });
-  weft::monitor_ref ref = me->monitor(b);
-  me->receive<int>();
-  rt.exit(a, weft::exit_reason::error("boom"));
-  auto down = me->receive<weft::down_msg>();
+  weft::monitor_ref ref = me.monitor(b);
+  me.receive<int>();
+  me.exit(a, weft::exit_reason::error("boom"));
+  auto down = me.receive<weft::down_msg>();
   CHECK(down.ref == ref);
   CHECK(down.reason == weft::exit_reason::error("boom"));
 }
@@ -56,17 +56,17 @@ TEST_CASE("a normal exit does not propagate through a link") {
     self.send(report, 1);
     self.receive([](stop) {});
   });
-  me->receive<int>();  // linked before a stops, not racing with it
-  weft::monitor_ref ra = me->monitor(a);
-  rt.send(a, stop{});
-  auto down = me->receive<weft::down_msg>();
+  me.receive<int>();  // linked before a stops, not racing with it
+  weft::monitor_ref ra = me.monitor(a);
+  me.send(a, stop{});
+  auto down = me.receive<weft::down_msg>();
   CHECK(down.ref == ra);
   CHECK(down.reason.is_normal());
   // a sends its down signal before it leaves the live set; once no worker
   // runs anything, a is gone and b, had the link killed it, would be too.
   REQUIRE(rt.wait_quiescent(10s));
   CHECK(rt.live_actors() == 1);
-  rt.send(b, stop{});
+  me.send(b, stop{});
 }
 
 TEST_CASE("trap_exit turns exit signals into exit_msg messages") {
@@ -79,7 +79,7 @@ TEST_CASE("trap_exit turns exit signals into exit_msg messages") {
     auto e = self.receive<weft::exit_msg>();
     self.send(report, e.from == child && e.reason.text() == "child broke");
   });
-  CHECK(me->receive<bool>());
+  CHECK(me.receive<bool>());
 }
 
 TEST_CASE("kill cannot be trapped and leaves reason killed, which links see") {
@@ -94,13 +94,13 @@ TEST_CASE("kill cannot be trapped and leaves reason killed, which links see") {
     auto e = self.receive<weft::exit_msg>();
     self.send(report, e.reason);
   });
-  me->receive<int>();
-  weft::monitor_ref ref = me->monitor(trapper);
-  rt.exit(trapper, weft::exit_reason::kill());
-  auto down = me->receive<weft::down_msg>();
+  me.receive<int>();
+  weft::monitor_ref ref = me.monitor(trapper);
+  me.exit(trapper, weft::exit_reason::kill());
+  auto down = me.receive<weft::down_msg>();
   CHECK(down.ref == ref);
   CHECK(down.reason == weft::exit_reason::killed());
-  CHECK(me->receive<weft::exit_reason>() == weft::exit_reason::killed());
+  CHECK(me.receive<weft::exit_reason>() == weft::exit_reason::killed());
   (void)watcher;
 }
 
@@ -114,8 +114,8 @@ TEST_CASE("a trapped exit(pid, shutdown) arrives as a message and the actor live
         self.send(report, e.reason == weft::exit_reason::shutdown());
       },
       {.trap_exit = true});
-  rt.exit(p, weft::exit_reason::shutdown());
-  CHECK(me->receive<bool>());
+  me.exit(p, weft::exit_reason::shutdown());
+  CHECK(me.receive<bool>());
 }
 
 TEST_CASE("linking to a dead actor gives noproc; monitoring one gives a noproc down") {
@@ -123,13 +123,13 @@ TEST_CASE("linking to a dead actor gives noproc; monitoring one gives a noproc d
   weft::scoped_actor me(rt);
   weft::pid dead = rt.spawn([](weft::context&) {});
   REQUIRE(eventually([&] { return rt.live_actors() == 0; }));
-  weft::monitor_ref ref = me->monitor(dead);
-  auto down = me->receive<weft::down_msg>();
+  weft::monitor_ref ref = me.monitor(dead);
+  auto down = me.receive<weft::down_msg>();
   CHECK(down.ref == ref);
   CHECK(down.reason == weft::exit_reason::noproc());
   weft::pid p = rt.spawn([dead](weft::context& self) { self.link(dead); self.receive([](stop) {}); });
-  weft::monitor_ref rp = me->monitor(p);
-  auto d2 = me->receive<weft::down_msg>();
+  weft::monitor_ref rp = me.monitor(p);
+  auto d2 = me.receive<weft::down_msg>();
   CHECK(d2.ref == rp);
   CHECK(d2.reason == weft::exit_reason::noproc());
 }
@@ -138,12 +138,20 @@ TEST_CASE("demonitor cancels the down message, even one already queued") {
   weft::runtime rt(small_runtime());
   weft::scoped_actor me(rt);
   weft::pid p = spawn_waiter(rt);
-  weft::monitor_ref ref = me->monitor(p);
-  rt.send(p, stop{});
+  weft::monitor_ref ref = me.monitor(p);
+  me.send(p, stop{});
+  // p posts its down message before it leaves the live set: once it is
+  // gone, the down message is queued here.
   REQUIRE(eventually([&] { return rt.live_actors() == 0; }));
-  std::this_thread::sleep_for(5ms);
-  me->demonitor(ref);
-  CHECK_FALSE(me->receive_for<weft::down_msg>(20ms).has_value());
+  me.demonitor(ref);
+  // A marker sent now queues behind that down message, so a receive of
+  // either would meet the down message first, had demonitor left it.
+  struct marker {};
+  me.send(me.self(), marker{});
+  bool down_seen = false;
+  me.receive([&](const weft::down_msg&) { down_seen = true; }, [](marker) {});
+  CHECK_FALSE(down_seen);
+  CHECK_FALSE(me.receive_for<weft::down_msg>(20ms).has_value());
 }
 
 TEST_CASE("unlink stops propagation") {
@@ -157,15 +165,15 @@ TEST_CASE("unlink stops propagation") {
     self.send(report, 1);
     self.receive([](stop) {});
   });
-  me->receive<int>();
-  weft::monitor_ref ra = me->monitor(a);
-  rt.exit(a, weft::exit_reason::error("x"));
-  me->receive<weft::down_msg>();
+  me.receive<int>();
+  weft::monitor_ref ra = me.monitor(a);
+  me.exit(a, weft::exit_reason::error("x"));
+  me.receive<weft::down_msg>();
   // a sends its down signal before it leaves the live set; once no worker
   // runs anything, a is gone and b, had the link killed it, would be too.
   REQUIRE(rt.wait_quiescent(10s));
   CHECK(rt.live_actors() == 1);
-  rt.send(b, stop{});
+  me.send(b, stop{});
   (void)ra;
 }
 
@@ -188,8 +196,8 @@ TEST_CASE("an exit cascade runs through a long chain of linked actors") {
     }
   };
   weft::pid head = rt.spawn([n, report](weft::context& self) { return chain::link_next(self, 0, n, report); });
-  me->receive<weft::pid>();
+  me.receive<weft::pid>();
   CHECK(rt.live_actors() == static_cast<std::size_t>(n));
-  rt.exit(head, weft::exit_reason::error("cascade"));
+  me.exit(head, weft::exit_reason::error("cascade"));
   CHECK(eventually([&] { return rt.live_actors() == 0; }, std::chrono::seconds(60)));
 }

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <thread>
 #include <vector>
 
 using namespace weft_test;
@@ -16,11 +17,11 @@ TEST_CASE("a full mailbox with reject refuses the send and counts it") {
   weft::scoped_actor me(rt);
   weft::pid p = rt.spawn([](weft::context& self) { self.receive([](go) {}); },
                          {.mailbox_capacity = 3, .overflow = weft::overflow_policy::reject});
-  for (int i = 0; i < 3; ++i) CHECK(rt.send(p, i) == weft::send_status::ok);
-  CHECK(rt.send(p, 3) == weft::send_status::rejected);
-  CHECK(rt.send(p, 4) == weft::send_status::rejected);
+  for (int i = 0; i < 3; ++i) CHECK(me.send(p, i) == weft::send_status::ok);
+  CHECK(me.send(p, 3) == weft::send_status::rejected);
+  CHECK(me.send(p, 4) == weft::send_status::rejected);
   CHECK(rt.dead_letters()[weft::dead_letter_cause::rejected] == 2);
-  rt.exit(p, weft::exit_reason::kill());
+  me.exit(p, weft::exit_reason::kill());
 }
 
 TEST_CASE("a full mailbox with drop_newest keeps the oldest capacity messages") {
@@ -40,10 +41,10 @@ TEST_CASE("a full mailbox with drop_newest keeps the oldest capacity messages") 
       },
       {.mailbox_capacity = 4, .overflow = weft::overflow_policy::drop_newest});
   for (int i = 0; i < 10; ++i) {
-    CHECK(rt.send(p, i) == (i < 4 ? weft::send_status::ok : weft::send_status::dropped));
+    CHECK(me.send(p, i) == (i < 4 ? weft::send_status::ok : weft::send_status::dropped));
   }
   released->store(true);
-  CHECK(me->receive<std::vector<int>>() == std::vector<int>{0, 1, 2, 3});
+  CHECK(me.receive<std::vector<int>>() == std::vector<int>{0, 1, 2, 3});
   CHECK(rt.dead_letters()[weft::dead_letter_cause::dropped_newest] == 6);
 }
 
@@ -61,7 +62,7 @@ TEST_CASE("a full mailbox with drop_oldest keeps the newest capacity messages") 
         self.send(report, got);
       },
       {.mailbox_capacity = 4, .overflow = weft::overflow_policy::drop_oldest});
-  for (int i = 0; i < 10; ++i) CHECK(rt.send(p, i) == weft::send_status::ok);
+  for (int i = 0; i < 10; ++i) CHECK(me.send(p, i) == weft::send_status::ok);
   // Ints the collector already skipped sit in its stash, out of a sender's
   // reach: the sender then admits the new message over capacity and the
   // collector drops its oldest stashed ints itself before it matches
@@ -71,8 +72,8 @@ TEST_CASE("a full mailbox with drop_oldest keeps the newest capacity messages") 
   // inbox, while the collector may at that instant hold an older one it has
   // pulled and not yet stashed; so survivors are in order, but not always
   // exactly the newest.
-  CHECK(rt.send(p, go{}) == weft::send_status::ok);  // may push out one more int
-  auto got = me->receive<std::vector<int>>();
+  CHECK(me.send(p, go{}) == weft::send_status::ok);  // may push out one more int
+  auto got = me.receive<std::vector<int>>();
   CHECK(rt.dead_letters()[weft::dead_letter_cause::dropped_newest] == 0);
   CHECK(got.size() + rt.dead_letters()[weft::dead_letter_cause::dropped_oldest] == 10);
   CHECK(got.size() <= 4);
@@ -97,7 +98,7 @@ TEST_CASE("block suspends the sending actor until there is room, and loses nothi
   rt.spawn([sink](weft::context& self) {
     for (int i = 0; i < n; ++i) REQUIRE(self.send(sink, i) == weft::send_status::ok);
   });
-  CHECK(me->receive<long>() == long{n} * (n - 1) / 2);
+  CHECK(me.receive<long>() == long{n} * (n - 1) / 2);
   CHECK(rt.dead_letters().total() == 0);
 }
 
@@ -113,20 +114,23 @@ TEST_CASE("a non-actor thread blocks on a full block mailbox, and try_send repor
         self.send(report, count);
       },
       {.mailbox_capacity = 2, .overflow = weft::overflow_policy::block});
-  CHECK(rt.send(sink, 1) == weft::send_status::ok);
-  CHECK(rt.send(sink, 2) == weft::send_status::ok);
-  CHECK(rt.try_send(sink, 3) == weft::send_status::rejected);
-  CHECK(rt.send_for(sink, 3, 20ms) == weft::send_status::timeout);
+  CHECK(me.send(sink, 1) == weft::send_status::ok);
+  CHECK(me.send(sink, 2) == weft::send_status::ok);
+  CHECK(me.try_send(sink, 3) == weft::send_status::rejected);
+  CHECK(me.send_for(sink, 3, 20ms) == weft::send_status::timeout);
   // A blocked thread is released when room appears: a helper thread
   // blocks in send while we kill the receiver, which wakes it with `dead`.
   std::atomic<int> blocked_result{-1};
-  std::thread blocked([&] { blocked_result = static_cast<int>(rt.send(sink, 4)); });
+  std::thread blocked([&] {
+    weft::scoped_actor sender(rt);
+    blocked_result = static_cast<int>(sender.send(sink, 4));
+  });
   std::this_thread::sleep_for(20ms);
   CHECK(blocked_result.load() == -1);
   // Signals are never blocked by a full mailbox: a monitor still works.
-  weft::monitor_ref ref = me->monitor(sink);
-  rt.exit(sink, weft::exit_reason::kill());
-  me->receive([&](const weft::down_msg& d) {
+  weft::monitor_ref ref = me.monitor(sink);
+  me.exit(sink, weft::exit_reason::kill());
+  me.receive([&](const weft::down_msg& d) {
     CHECK(d.ref == ref);
     CHECK(d.reason == weft::exit_reason::killed());
   });
@@ -164,7 +168,7 @@ blocked_pair spawn_blocked_pair(weft::runtime& rt, weft::scoped_actor& me, bool 
         fill(self, peer);
       },
       {.mailbox_capacity = 1});
-  return me->receive<blocked_pair>();
+  return me.receive<blocked_pair>();
 }
 }  // namespace
 
@@ -174,27 +178,28 @@ TEST_CASE("two actors blocked sending into each other's full mailboxes deadlock;
   SUBCASE("plain send: both stay blocked") {
     blocked_pair pair = spawn_blocked_pair(rt, me, false);
     // Each holds one int of the other's; every further send blocks.
-    CHECK_FALSE(me->receive_for<weft::send_status>(200ms).has_value());
+    CHECK_FALSE(me.receive_for<weft::send_status>(200ms).has_value());
     CHECK(rt.live_actors() == 2);
-    rt.exit(pair.a, weft::exit_reason::kill());
-    rt.exit(pair.b, weft::exit_reason::kill());
+    me.exit(pair.a, weft::exit_reason::kill());
+    me.exit(pair.b, weft::exit_reason::kill());
   }
   SUBCASE("send_for: both time out and go on") {
     blocked_pair pair = spawn_blocked_pair(rt, me, true);
-    CHECK(me->receive<weft::send_status>() == weft::send_status::timeout);
-    CHECK(me->receive<weft::send_status>() == weft::send_status::timeout);
-    rt.exit(pair.a, weft::exit_reason::kill());
-    rt.exit(pair.b, weft::exit_reason::kill());
+    CHECK(me.receive<weft::send_status>() == weft::send_status::timeout);
+    CHECK(me.receive<weft::send_status>() == weft::send_status::timeout);
+    me.exit(pair.a, weft::exit_reason::kill());
+    me.exit(pair.b, weft::exit_reason::kill());
   }
   CHECK(eventually([&] { return rt.live_actors() == 0; }));
 }
 
 TEST_CASE("unbounded is an explicit opt-in and holds many more than the default") {
   weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
   weft::pid p = rt.spawn([](weft::context& self) { self.receive([](go) {}); },
                          {.mailbox_capacity = weft::unbounded, .overflow = weft::overflow_policy::reject});
-  for (int i = 0; i < 100000; ++i) REQUIRE(rt.send(p, i) == weft::send_status::ok);
-  rt.exit(p, weft::exit_reason::kill());
+  for (int i = 0; i < 100000; ++i) REQUIRE(me.send(p, i) == weft::send_status::ok);
+  me.exit(p, weft::exit_reason::kill());
   CHECK(eventually([&] { return rt.live_actors() == 0; }));
   CHECK(rt.dead_letters()[weft::dead_letter_cause::exited_unread] == 100000);
 }
@@ -223,14 +228,15 @@ TEST_CASE("blocked senders that give up while the owner wakes them neither hang 
         },
         {.mailbox_capacity = 1});
     std::thread racer([&] {
-      for (int i = 0; i < 4; ++i) rt.send_for(slow, i, std::chrono::microseconds(500 + 250 * (round % 5)));
+      weft::scoped_actor sender(rt);
+      for (int i = 0; i < 4; ++i) sender.send_for(slow, i, std::chrono::microseconds(500 + 250 * (round % 5)));
     });
     std::this_thread::sleep_for(std::chrono::microseconds(100 * (round % 7)));
-    rt.exit(pair.a, weft::exit_reason::kill());
-    rt.exit(pair.b, weft::exit_reason::kill());
+    me.exit(pair.a, weft::exit_reason::kill());
+    me.exit(pair.b, weft::exit_reason::kill());
     racer.join();
     // A survivor of the pair may report `dead` (its peer died first).
-    while (me->receive_for<weft::send_status>(0ms)) {
+    while (me.receive_for<weft::send_status>(0ms)) {
     }
   }
   CHECK(eventually([&] { return rt.live_actors() == 0; }));

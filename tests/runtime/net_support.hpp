@@ -7,15 +7,32 @@
 #include <weft/runtime/net.hpp>
 
 #include <dirent.h>
+#include <doctest/doctest.h>
 #include <sys/resource.h>
 
 #include <atomic>
 #include <cstddef>
 #include <string>
 
+// A failed CHECK on an error prints its text, not "{?}".
+template <>
+struct doctest::StringMaker<weft::error> {
+  static doctest::String convert(const weft::error& e) { return e.to_string().c_str(); }
+};
+
 namespace weft_test {
 
 namespace net = weft::net;
+
+// The error of a socket call, or weft::error() (category none) if it worked:
+// what the tests' reports carry.
+template <class T>
+weft::error error_of(const weft::expected<T>& r) {
+  return r.has_value() ? weft::error() : r.error();
+}
+inline bool is_error(const weft::error& e) {
+  return e.category() != weft::error_category::none;
+}
 
 // Open descriptors of this process (the directory's own is not counted).
 inline std::size_t open_fds() {
@@ -68,11 +85,15 @@ inline void echo_lines(net::socket& s, echo_stats& stats, std::size_t max_line) 
   for (;;) {
     auto line = s.read_line(max_line, std::chrono::seconds(120));
     if (!line) {
-      switch (line.error) {
-        case net::error::too_long: ++stats.too_long; break;
-        case net::error::reset: ++stats.reset; break;
-        case net::error::closed: ++stats.closed; break;
-        default: ++stats.other; break;
+      const weft::error& e = line.error();
+      if (e == net::errc::too_long) {
+        ++stats.too_long;
+      } else if (e == net::errc::reset) {
+        ++stats.reset;
+      } else if (e == net::errc::closed) {
+        ++stats.closed;
+      } else {
+        ++stats.other;
       }
       return;
     }
@@ -102,7 +123,7 @@ inline std::uint16_t start_echo_server(weft::runtime& rt, weft::scoped_actor& me
       });
     }
   });
-  return me->receive<server_port>().port;
+  return me.receive<server_port>().port;
 }
 
 }  // namespace weft_test

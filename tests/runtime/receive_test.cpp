@@ -20,12 +20,12 @@ TEST_CASE("selective receive takes the first match and leaves the rest queued in
     self.send(parent, s);
     self.send(parent, order);
   });
-  rt.send(p, 1);
-  rt.send(p, 2);
-  rt.send(p, std::string("hello"));
-  rt.send(p, 3);
-  CHECK(me->receive<std::string>() == "hello");
-  CHECK(me->receive<std::vector<int>>() == std::vector<int>{1, 2, 3});
+  me.send(p, 1);
+  me.send(p, 2);
+  me.send(p, std::string("hello"));
+  me.send(p, 3);
+  CHECK(me.receive<std::string>() == "hello");
+  CHECK(me.receive<std::vector<int>>() == std::vector<int>{1, 2, 3});
 }
 
 TEST_CASE("receive with several handlers calls the one whose type arrived first") {
@@ -39,10 +39,10 @@ TEST_CASE("receive with several handlers calls the one whose type arrived first"
     }
     self.send(parent, log);
   });
-  rt.send(p, 7);
-  rt.send(p, std::string("x"));
-  rt.send(p, 8);
-  CHECK(me->receive<std::string>() == "i7sxi8");
+  me.send(p, 7);
+  me.send(p, std::string("x"));
+  me.send(p, 8);
+  CHECK(me.receive<std::string>() == "i7sxi8");
 }
 
 TEST_CASE("receive with a timeout gives up and returns nothing") {
@@ -55,7 +55,7 @@ TEST_CASE("receive with a timeout gives up and returns nothing") {
     const auto waited = std::chrono::steady_clock::now() - start;
     self.send(parent, !got.has_value() && waited >= 30ms);
   });
-  CHECK(me->receive<bool>());
+  CHECK(me.receive<bool>());
 }
 
 TEST_CASE("receive_if waits for a message that satisfies the predicate") {
@@ -67,9 +67,9 @@ TEST_CASE("receive_if waits for a message that satisfies the predicate") {
     auto small = self.receive<int>();
     self.send(parent, std::make_pair(*big, small));
   });
-  rt.send(p, 1);
-  rt.send(p, 50);
-  auto got = me->receive<std::pair<int, int>>();
+  me.send(p, 1);
+  me.send(p, 50);
+  auto got = me.receive<std::pair<int, int>>();
   CHECK(got.first == 50);
   CHECK(got.second == 1);
 }
@@ -82,8 +82,8 @@ TEST_CASE("move-only messages travel by move") {
     auto box = self.receive<std::unique_ptr<int>>();
     self.send(parent, *box + 1);
   });
-  rt.send(p, std::make_unique<int>(41));
-  CHECK(me->receive<int>() == 42);
+  me.send(p, std::make_unique<int>(41));
+  CHECK(me.receive<int>() == 42);
 }
 
 TEST_CASE("per-sender FIFO holds for many senders into one receiver") {
@@ -110,26 +110,28 @@ TEST_CASE("per-sender FIFO holds for many senders into one receiver") {
       }
     });
   }
-  CHECK(me->receive<bool>());
+  CHECK(me.receive<bool>());
 }
 
 TEST_CASE("a handler-style actor's handlers can become another behavior") {
   weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
   weft::pid p = rt.spawn([](weft::context& self) -> weft::behavior {
     return {[&self](int x) {
       self.become({[x](int y) { return x + y; }});
       return -1;
     }};
   });
-  CHECK(*rt.ask<int>(p, 10, 5s) == -1);
-  CHECK(*rt.ask<int>(p, 5, 5s) == 15);
-  CHECK(*rt.ask<int>(p, 6, 5s) == 16);
+  CHECK(me.ask<int>(p, 10, 5s).value() == -1);
+  CHECK(me.ask<int>(p, 5, 5s).value() == 15);
+  CHECK(me.ask<int>(p, 6, 5s).value() == 16);
 }
 
 TEST_CASE("a message no handler takes goes to dead letters as unhandled") {
   weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
   weft::pid p = rt.spawn([](weft::context&) -> weft::behavior { return {[](int) {}}; });
-  rt.send(p, std::string("nobody wants me"));
-  rt.send(p, 1);
+  me.send(p, std::string("nobody wants me"));
+  me.send(p, 1);
   CHECK(eventually([&] { return rt.dead_letters()[weft::dead_letter_cause::unhandled] == 1; }));
 }

@@ -12,13 +12,15 @@ using namespace weft_test;
 namespace {
 struct flood {};
 struct ping {};
+using int_function = weft::protocol<int(int)>;
 }  // namespace
 
 TEST_CASE("an idle runtime parks its workers and uses almost no CPU") {
   weft::runtime rt(small_runtime(2));
+  weft::scoped_actor me(rt);
   // Some actors waiting, some pending timers far away: still idle.
   for (int i = 0; i < 100; ++i) rt.spawn([](weft::context& self) { self.receive([](ping) {}); });
-  rt.send_after(std::chrono::hours(1), weft::pid(), 0);
+  me.send_after(std::chrono::hours(1), weft::pid(), 0);
   REQUIRE(rt.wait_quiescent(5s));
   // The workers' own CPU time (weft_test.hpp), not the process's: a
   // sanitizer's background thread is not the runtime.
@@ -60,12 +62,12 @@ TEST_CASE("a flooded actor does not delay another actor's replies on the same wo
     }
   });
   constexpr long flood_size = 200000;
-  for (long i = 0; i < flood_size; ++i) rt.send(busy, flood{});
+  for (long i = 0; i < flood_size; ++i) me.send(busy, flood{});
   long worst = 0;
   for (int i = 0; i < 20; ++i) {
-    me->send(echo, me.self());
+    me.send(echo, me.self());
     const long after_send = flood_handled.load();
-    auto at_ping = me->receive_for<long>(60s);
+    auto at_ping = me.receive_for<long>(60s);
     REQUIRE(at_ping.has_value());
     worst = std::max(worst, *at_ping - after_send);
   }
@@ -97,25 +99,29 @@ TEST_CASE("blocking() runs a call off the workers and resumes the actor with its
   });
   // With one worker, this actor runs while the other blocks.
   rt.spawn([&other_ran](weft::context&) { other_ran = true; });
-  CHECK(me->receive<int>() == 7);
+  CHECK(me.receive<int>() == 7);
   CHECK(other_ran.load());
-  CHECK(me->receive<std::string>() == "io failed");
+  CHECK(me.receive<std::string>() == "io failed");
 }
 
 TEST_CASE("several runtimes live in one process independently") {
   weft::runtime a(small_runtime(1));
   weft::runtime b(small_runtime(2));
-  weft::pid pa = a.spawn([](weft::context&) -> weft::behavior { return {[](int x) { return x + 1; }}; });
-  weft::pid pb = b.spawn([](weft::context&) -> weft::behavior { return {[](int x) { return x * 2; }}; });
-  CHECK(*a.ask<int>(pa, 1, 5s) == 2);
-  CHECK(*b.ask<int>(pb, 3, 5s) == 6);
+  weft::ref<int_function> pa =
+      a.spawn([](weft::context&) -> weft::behavior_of<int_function> { return {[](int x) { return x + 1; }}; });
+  weft::ref<int_function> pb =
+      b.spawn([](weft::context&) -> weft::behavior_of<int_function> { return {[](int x) { return x * 2; }}; });
+  // A scoped_actor belongs to one runtime: this thread takes one in each.
+  weft::scoped_actor in_a(a);
+  weft::scoped_actor in_b(b);
+  CHECK(in_a.ask(pa, 1, 5s).value() == 2);
+  CHECK(in_b.ask(pb, 3, 5s).value() == 6);
   // An actor of one runtime can talk to an actor of another.
-  weft::scoped_actor me(a);
-  weft::pid report = me.self();
-  a.spawn([pb, report](weft::context& self) { self.send(report, *self.ask<int>(pb, 21, 5s)); });
-  CHECK(me->receive<int>() == 42);
+  weft::pid report = in_a.self();
+  a.spawn([pb, report](weft::context& self) { self.send(report, self.ask(pb, 21, 5s).value_or(-1)); });
+  CHECK(in_a.receive<int>() == 42);
   a.shutdown();
-  CHECK(*b.ask<int>(pb, 4, 5s) == 8);
+  CHECK(in_b.ask(pb, 4, 5s).value() == 8);
 }
 
 TEST_CASE("work spreads to an idle worker by stealing") {
@@ -132,7 +138,7 @@ TEST_CASE("work spreads to an idle worker by stealing") {
       });
     }
   });
-  for (int i = 0; i < 64; ++i) me->receive<int>();
+  for (int i = 0; i < 64; ++i) me.receive<int>();
   std::uint64_t steals = 0;
   for (auto& w : rt.stats().workers) steals += w.steals;
   CHECK(steals > 0);

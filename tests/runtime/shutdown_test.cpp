@@ -16,6 +16,7 @@ struct stop {};
 TEST_CASE("drain lets actors finish what is queued before stopping them") {
   std::atomic<int> done{0};
   weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
   weft::pid p = rt.spawn(
       [&done](weft::context&) -> weft::behavior {
         return {[&done](work) {
@@ -24,11 +25,11 @@ TEST_CASE("drain lets actors finish what is queued before stopping them") {
         }};
       },
       {.mailbox_capacity = weft::unbounded});
-  for (int i = 0; i < 1000; ++i) rt.send(p, work{});
+  for (int i = 0; i < 1000; ++i) me.send(p, work{});
   CHECK(rt.shutdown(weft::shutdown_mode::drain, 30s));
   CHECK(done.load() == 1000);
   CHECK(rt.live_actors() == 0);
-  CHECK(rt.send(p, work{}) == weft::send_status::stopping);
+  CHECK(me.send(p, work{}) == weft::send_status::stopping);
 }
 
 TEST_CASE("drain stops children before their parents") {
@@ -92,8 +93,11 @@ TEST_CASE("shutdown is idempotent and callable from several threads at once") {
 
 TEST_CASE("shutdown requested from inside an actor completes") {
   weft::runtime rt(small_runtime());
-  rt.spawn([](weft::context& self) { self.system().shutdown(); });
-  CHECK(eventually([&] { return rt.send(weft::pid(), 0) == weft::send_status::dead && rt.live_actors() == 0; }));
+  weft::scoped_actor me(rt);
+  weft::pid stopper = rt.spawn([](weft::context& self) { self.system().shutdown(); });
+  CHECK(eventually([&] { return rt.is_stopping() && rt.live_actors() == 0; }));
+  // Completed: the runtime takes nothing more from outside.
+  CHECK(me.send(stopper, 0) == weft::send_status::stopping);
 }
 
 TEST_CASE("spawning and stopping a million actors leaves nothing behind") {
@@ -110,7 +114,7 @@ TEST_CASE("spawning and stopping a million actors leaves nothing behind") {
     }
     self.send(report, 1);
   });
-  me->receive<int>();
+  me.receive<int>();
   REQUIRE(eventually([&] { return rt.live_actors() == static_cast<std::size_t>(n); }, 120s));
   CHECK(rt.shutdown(weft::shutdown_mode::drain, 120s));
   CHECK(rt.live_actors() == 0);

@@ -10,25 +10,26 @@ namespace {
 struct tick {
   int n;
 };
+using increment = weft::protocol<int(int)>;
 }  // namespace
 
 TEST_CASE("send_after delivers once, not before its delay") {
   weft::runtime rt(small_runtime());
   weft::scoped_actor me(rt);
   const auto start = std::chrono::steady_clock::now();
-  rt.send_after(30ms, me.self(), tick{1});
-  CHECK(me->receive<tick>().n == 1);
+  me.send_after(30ms, me.self(), tick{1});
+  CHECK(me.receive<tick>().n == 1);
   CHECK(std::chrono::steady_clock::now() - start >= 30ms);
-  CHECK_FALSE(me->receive_for<tick>(50ms).has_value());
+  CHECK_FALSE(me.receive_for<tick>(50ms).has_value());
 }
 
 TEST_CASE("a cancelled timer never fires") {
   weft::runtime rt(small_runtime());
   weft::scoped_actor me(rt);
-  weft::timer_ref t = rt.send_after(20ms, me.self(), tick{1});
-  CHECK(rt.cancel_timer(t));
-  CHECK_FALSE(rt.cancel_timer(t));
-  CHECK_FALSE(me->receive_for<tick>(60ms).has_value());
+  weft::timer_ref t = me.send_after(20ms, me.self(), tick{1});
+  CHECK(me.cancel_timer(t));
+  CHECK_FALSE(me.cancel_timer(t));
+  CHECK_FALSE(me.receive_for<tick>(60ms).has_value());
 }
 
 TEST_CASE("a periodic timer repeats until cancelled") {
@@ -40,7 +41,7 @@ TEST_CASE("a periodic timer repeats until cancelled") {
     for (int i = 0; i < 5; ++i) self.receive<tick>();
     self.send(report, self.cancel_timer(t));
   });
-  CHECK(me->receive<bool>());
+  CHECK(me.receive<bool>());
   CHECK(rt.stats().timers_pending == 0);
 }
 
@@ -57,7 +58,7 @@ TEST_CASE("a timer storm: many actors each waiting on receive timeouts all wake"
     });
   }
   int timed_out = 0;
-  for (int i = 0; i < n; ++i) timed_out += me->receive<bool>() ? 1 : 0;
+  for (int i = 0; i < n; ++i) timed_out += me.receive<bool>() ? 1 : 0;
   CHECK(timed_out == n);
   CHECK(eventually([&] { return rt.live_actors() == 0; }));
 }
@@ -65,14 +66,17 @@ TEST_CASE("a timer storm: many actors each waiting on receive timeouts all wake"
 TEST_CASE("a million pending timers do not stop messages from flowing") {
   weft::runtime rt(small_runtime());
   weft::scoped_actor me(rt);
-  weft::pid sink = rt.spawn([](weft::context&) -> weft::behavior { return {[](int x) { return x + 1; }}; });
+  weft::ref<increment> sink =
+      rt.spawn([](weft::context&) -> weft::behavior_of<increment> { return {[](int x) { return x + 1; }}; });
   std::vector<weft::timer_ref> timers;
   const int n = 1000000;
   timers.reserve(n);
-  for (int i = 0; i < n; ++i) timers.push_back(rt.send_after(std::chrono::hours(1) + std::chrono::milliseconds(i), sink, 0));
+  for (int i = 0; i < n; ++i) {
+    timers.push_back(me.send_after(std::chrono::hours(1) + std::chrono::milliseconds(i), sink, 0));
+  }
   CHECK(rt.stats().timers_pending == static_cast<std::size_t>(n));
-  for (int i = 0; i < 1000; ++i) REQUIRE(*rt.ask<int>(sink, i, 5s) == i + 1);
-  for (auto& t : timers) REQUIRE(rt.cancel_timer(t));
+  for (int i = 0; i < 1000; ++i) REQUIRE(me.ask(sink, i, 5s).value() == i + 1);
+  for (auto& t : timers) REQUIRE(me.cancel_timer(t));
   CHECK(rt.stats().timers_pending == 0);
 }
 
@@ -114,18 +118,18 @@ TEST_CASE("a timed wait is never cut short or held up by the wake timer of an ea
     // Leaves a 10 s timer filed as the actor exits.
     REQUIRE(self.receive_for<tick>(10s).has_value());
   });
-  REQUIRE(me->receive<int>() == 1);
-  rt.send(waiter, tick{1});
-  REQUIRE(me->receive<int>() == 2);
-  rt.send(waiter, tick{2});
-  const result r = me->receive<result>();
+  REQUIRE(me.receive<int>() == 1);
+  me.send(waiter, tick{1});
+  REQUIRE(me.receive<int>() == 2);
+  me.send(waiter, tick{2});
+  const result r = me.receive<result>();
   CHECK(r.reused_timed_out);
   CHECK(r.reused_wait_us >= 105'000);
   CHECK(r.short_timed_out);
   CHECK(r.short_wait_us >= 20'000);
   CHECK(r.short_wait_us < 5'000'000);  // not held up to the 10 s timer
   // The exit cancels the wake timer it still had filed.
-  rt.send(waiter, tick{3});
+  me.send(waiter, tick{3});
   REQUIRE(eventually([&] { return rt.live_actors() == 0; }));
   CHECK(rt.stats().timers_pending == 0);
 }

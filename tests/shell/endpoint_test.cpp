@@ -35,7 +35,8 @@ weft::pid spawn_pinger(weft::runtime& rt) {
 }
 
 bool actors_still_run(weft::runtime& rt, const weft::pid& pinger) {
-  auto r = rt.ask<int>(pinger, ping{}, 2s);
+  weft::scoped_actor self(rt);
+  auto r = self.ask<int>(pinger, ping{}, 2s);
   return r.has_value() && *r == 1;
 }
 
@@ -188,7 +189,7 @@ TEST_CASE("info, links, monitors and state describe an actor") {
       },
       {.name = "basket", .label = "fruit"});
   weft::scoped_actor watcher(rt);
-  watcher->monitor(a);
+  watcher.monitor(a);
   weft::shell::endpoint ep(rt, options_in(dir));
   weft::shell::client c(weft::shell::parse_address(ep.socket_path()));
   const json info = call(c, {{"cmd", "info"}, {"target", a.to_string()}})["result"];
@@ -212,8 +213,9 @@ TEST_CASE("trace reports message types and sizes, never contents") {
   weft::shell::endpoint ep(rt, options_in(dir));
   std::atomic<bool> stop{false};
   std::thread traffic([&] {
+    weft::scoped_actor self(rt);
     while (!stop) {
-      rt.send(pinger, ping{});
+      self.send(pinger, ping{});
       std::this_thread::sleep_for(1ms);
     }
   });

@@ -54,7 +54,8 @@ TEST_CASE("tracing an actor that is already traced returns nothing at once and f
     CHECK(rt.trace(quiet, 5, 10s).empty());  // would wait 10 s if it were traced
   CHECK(weft::detail::tracer::live() == 1);  // only the first one's
   CHECK_FALSE(first_done);
-  rt.send(quiet, 1);
+  weft::scoped_actor self(rt);
+  self.send(quiet, 1);
   first.join();
   CHECK(weft::detail::tracer::live() == 0);
 }
@@ -68,7 +69,8 @@ TEST_CASE("a trace of an actor that exits ends soon after, not at its timeout") 
     done = true;
   });
   REQUIRE(weft_test::eventually([&] { return weft::detail::tracer::live() == 1; }));
-  rt.exit(doomed, weft::exit_reason::kill());
+  weft::scoped_actor self(rt);
+  self.exit(doomed, weft::exit_reason::kill());
   CHECK(weft_test::eventually([&] { return done.load(); }, 30s));
   tracer.join();
   CHECK(weft::detail::tracer::live() == 0);
@@ -101,8 +103,9 @@ TEST_CASE("traces start and end while senders record into them, and each one's e
   for (int s = 0; s < 3; ++s) {
     senders.emplace_back([&, s] {
       std::mt19937 rng(static_cast<unsigned>(s));
+      weft::scoped_actor self(rt);
       while (!stop) {
-        rt.send(ring[rng() % ring_size], hop{static_cast<int>(rng() % 4)});
+        self.send(ring[rng() % ring_size], hop{static_cast<int>(rng() % 4)});
         if (rng() % 64 == 0) std::this_thread::yield();
       }
     });

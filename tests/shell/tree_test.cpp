@@ -23,7 +23,7 @@ weft::behavior idle_worker(weft::context&) {
 // │   ├── w1
 // │   └── w2
 // └── w3
-sup::start_outcome start_three_levels(weft::runtime& rt) {
+weft::expected<sup::supervisor> start_three_levels(weft::runtime& rt) {
   return sup::start(rt, {.id = "top",
                          .max_restarts = 5,
                          .children = {sup::as_child({.id = "mid",

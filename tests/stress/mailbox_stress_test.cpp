@@ -69,11 +69,11 @@ void run(std::size_t capacity, weft::overflow_policy policy) {
     });
   }
   long accepted = 0;
-  for (int p = 0; p < producers; ++p) accepted += me->receive<long>();
+  for (int p = 0; p < producers; ++p) accepted += me.receive<long>();
   // Every producer's sends are in the consumer's mailbox before this
   // signal: it arrives after all of them (one FIFO inbox).
-  rt.exit(consumer, weft::exit_reason::shutdown());
-  report r = me->receive<report>();
+  me.exit(consumer, weft::exit_reason::shutdown());
+  report r = me.receive<report>();
 
   long received = 0;
   for (long n : r.received) received += n;

@@ -40,22 +40,22 @@ int run_clients(std::uint16_t port) {
     rt.spawn([report, id, port](weft::context& self) {
       std::minstd_rand rng(static_cast<unsigned>(id) * 7919u + 1);
       auto s = net::socket::connect(self, "127.0.0.1", port, std::chrono::seconds(60));
-      bool ok = s.ok();
+      bool ok = s.has_value();
       for (int i = 0; ok && i < lines; ++i) {
         const std::string line = std::to_string(id) + ":" + std::to_string(i) + std::string(rng() % 64, '.');
         if (rng() % 50 == 0) self.sleep_for(std::chrono::milliseconds(rng() % 5));
         if (rng() % 10 == 0) self.yield();
-        ok = s->write_all(line + "\n", std::chrono::seconds(120)).ok();
+        ok = s->write_all(line + "\n", std::chrono::seconds(120)).has_value();
         if (!ok) break;
         auto back = s->read_line(4096, std::chrono::seconds(120));
-        ok = back.ok() && *back == line;
+        ok = back.has_value() && *back == line;
       }
       self.send(report, client_done{id, ok});
     });
   }
   int ok = 0;
   for (int i = 0; i < connections; ++i) {
-    auto done = me->receive_for<client_done>(std::chrono::seconds(300));
+    auto done = me.receive_for<client_done>(std::chrono::seconds(300));
     if (!done) break;
     ok += done->ok ? 1 : 0;
   }

@@ -15,6 +15,7 @@ namespace {
 struct work {
   int n;
 };
+using server_protocol = weft::protocol<int(work)>;
 }  // namespace
 
 TEST_CASE("a mesh of actors asking each other under random pauses and random deaths stays consistent") {
@@ -24,9 +25,9 @@ TEST_CASE("a mesh of actors asking each other under random pauses and random dea
   const int servers = 64;
   const int clients = 64;
   const int asks_per_client = 2000 * stress_factor();
-  std::vector<weft::pid> pool;
+  std::vector<weft::ref<server_protocol>> pool;
   for (int i = 0; i < servers; ++i) {
-    pool.push_back(rt.spawn([](weft::context& self) -> weft::behavior {
+    pool.push_back(rt.spawn([](weft::context& self) -> weft::behavior_of<server_protocol> {
       return {[&self](work w) {
         if (w.n % 97 == 0) self.yield();
         return w.n + 1;
@@ -38,8 +39,8 @@ TEST_CASE("a mesh of actors asking each other under random pauses and random dea
       std::minstd_rand rng(static_cast<unsigned>(c) + 7);
       long good = 0;
       for (int i = 0; i < asks_per_client; ++i) {
-        const weft::pid& server = pool[rng() % pool.size()];
-        auto r = self.ask<int>(server, work{i}, std::chrono::seconds(30));
+        const weft::ref<server_protocol>& server = pool[rng() % pool.size()];
+        auto r = self.ask(server, work{i}, std::chrono::seconds(30));
         if (r && *r == i + 1) ++good;
         if (rng() % 512 == 0) self.sleep_for(std::chrono::microseconds(rng() % 300));
         // Short-lived helpers come and go meanwhile.
@@ -52,9 +53,9 @@ TEST_CASE("a mesh of actors asking each other under random pauses and random dea
     });
   }
   long good = 0;
-  for (int c = 0; c < clients; ++c) good += me->receive<long>();
+  for (int c = 0; c < clients; ++c) good += me.receive<long>();
   CHECK(good == static_cast<long>(clients) * asks_per_client);
-  for (auto& p : pool) rt.exit(p, weft::exit_reason::shutdown());
+  for (auto& p : pool) me.exit(p, weft::exit_reason::shutdown());
   CHECK(eventually([&] { return rt.live_actors() == 0; }));
   CHECK(rt.dead_letters()[weft::dead_letter_cause::late_reply] == 0);
 }

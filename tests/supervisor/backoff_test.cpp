@@ -32,6 +32,7 @@ std::vector<std::int64_t> scheduled_delays_us(weft::runtime& rt) {
 
 TEST_CASE("backoff delays follow the configured curve and a restart never comes early") {
   weft::runtime rt(weft_test::small_runtime());
+  weft::scoped_actor self(rt);
   auto log = std::make_shared<start_log>();
   // Crashes right after every start; the test drives the crashes.
   auto body = [log](weft::context& self) -> weft::behavior {
@@ -53,7 +54,7 @@ TEST_CASE("backoff delays follow the configured curve and a restart never comes 
     weft::pid x;
     REQUIRE(weft_test::eventually([&] { return static_cast<bool>(x = rt.whereis("x")); }));
     crashed_at.push_back(std::chrono::steady_clock::now());
-    rt.send(x, crash{});
+    self.send(x, crash{});
   }
   REQUIRE(weft_test::eventually([&] { return log->size() == 6; }));
   CHECK(scheduled_delays_us(rt) == std::vector<std::int64_t>{25000, 50000, 100000, 100000, 100000});
@@ -63,38 +64,40 @@ TEST_CASE("backoff delays follow the configured curve and a restart never comes 
     // happened after crashed_at[i]); 1 ms of slack for the timer wheel's tick.
     CHECK(log->starts[i + 1] - crashed_at[i] >= expected[i] - 1ms);
   }
-  CHECK(children(rt, s.supervisor)[0].restarts == 5);
+  CHECK(children(self, *s)[0].restarts == 5);
 }
 
 TEST_CASE("while a child waits out its backoff, its name is free and sends to it are dead letters") {
   weft::runtime rt(weft_test::small_runtime());
+  weft::scoped_actor self(rt);
   // A delay far longer than the test, so the waiting state cannot end while
   // the checks run, however slow the machine (the curve test above uses
   // 25 ms, which a sanitizer build on a loaded CI machine can outlast).
   sup::backoff_policy policy{.min_delay = 1h, .max_delay = 1h, .jitter = 0.0, .reset_after = 1h};
   auto s = sup::start(rt, {.id = "s", .children = {worker("x", {.name = "x", .backoff = policy})}});
   REQUIRE(s);
-  const auto x = child_pid(rt, s.supervisor, "x");
+  const auto x = child_pid(self, *s, "x");
   REQUIRE(x);
   REQUIRE(rt.whereis("x") == x);
-  rt.send(x, crash{});
+  self.send(x, crash{});
   // `restarting` means the supervisor has x's exit signal, and an actor
   // sends those only after its mailbox is closed (the exit protocol in
   // runtime/src/actor.cpp). Its name goes even earlier.
-  REQUIRE(weft_test::eventually([&] { return children(rt, s.supervisor)[0].state == sup::child_state::restarting; }));
+  REQUIRE(weft_test::eventually([&] { return children(self, *s)[0].state == sup::child_state::restarting; }));
   // By name: whereis() is empty, the send fails as `dead` (an empty pid is
   // not counted as a dead letter by the runtime). To the pid a client still
   // holds: a counted `dead_actor` dead letter.
   CHECK(!rt.whereis("x"));
-  CHECK(rt.send(rt.whereis("x"), ping{}) == weft::send_status::dead);
+  CHECK(self.send(rt.whereis("x"), ping{}) == weft::send_status::dead);
   const auto before = rt.dead_letters()[weft::dead_letter_cause::dead_actor];
-  CHECK(rt.send(x, ping{}) == weft::send_status::dead);
+  CHECK(self.send(x, ping{}) == weft::send_status::dead);
   CHECK(rt.dead_letters()[weft::dead_letter_cause::dead_actor] == before + 1);
-  CHECK(children(rt, s.supervisor)[0].state == sup::child_state::restarting);
+  CHECK(children(self, *s)[0].state == sup::child_state::restarting);
 }
 
 TEST_CASE("a child that ran longer than reset_after restarts from min_delay again") {
   weft::runtime rt(weft_test::small_runtime());
+  weft::scoped_actor self(rt);
   auto fake_now = std::make_shared<std::atomic<std::int64_t>>(0);
   sup::backoff_policy policy{.min_delay = 5ms, .max_delay = 1s, .jitter = 0.0, .reset_after = 60s};
   auto s = sup::start(
@@ -103,10 +106,10 @@ TEST_CASE("a child that ran longer than reset_after restarts from min_delay agai
            }});
   REQUIRE(s);
   auto crash_once = [&] {
-    auto x = child_pid(rt, s.supervisor, "x");
+    auto x = child_pid(self, *s, "x");
     REQUIRE(x);
-    rt.send(x, crash{});
-    await_replaced(rt, s.supervisor, "x", x);
+    self.send(x, crash{});
+    await_replaced(self, *s, "x", x);
   };
   crash_once();
   crash_once();
@@ -118,6 +121,7 @@ TEST_CASE("a child that ran longer than reset_after restarts from min_delay agai
 
 TEST_CASE("a start that keeps failing under backoff retries on the curve and then gives up") {
   weft::runtime rt(weft_test::small_runtime());
+  weft::scoped_actor self(rt);
   auto attempts = std::make_shared<std::atomic<int>>(0);
   auto flaky = sup::child_spec{.id = "f",
                                .start = [attempts](sup::child_starter& s) -> sup::start_result {
@@ -127,8 +131,8 @@ TEST_CASE("a start that keeps failing under backoff retries on the curve and the
                                .backoff = sup::backoff_policy{.min_delay = 1ms, .max_delay = 4ms, .jitter = 0.0}};
   auto s = sup::start(rt, {.id = "s", .max_restarts = 3, .max_window = 1h, .children = {flaky}});
   REQUIRE(s);
-  watcher w(rt, s.supervisor);
-  rt.send(child_pid(rt, s.supervisor, "f"), crash{});
+  watcher w(self, *s);
+  self.send(child_pid(self, *s, "f"), crash{});
   CHECK(w.wait() == weft::exit_reason::shutdown());
   // 1 restart for the crash + 2 retries fit in max_restarts 3; the 3rd retry is refused.
   CHECK(attempts->load() == 4);

@@ -10,14 +10,14 @@ using namespace sup_test;
 
 TEST_CASE("a restarted child is visible by name only with its full restart count") {
   weft::runtime rt(weft_test::small_runtime());
+  weft::scoped_actor self(rt);
   auto s = sup::start(rt, {.id = "s", .max_restarts = 1000, .children = {worker("w", {.name = "w"})}});
   REQUIRE(s);
   const int kills = 200 * weft_test::stress_factor();
   weft::pid current = rt.whereis("w");
   REQUIRE(current);
   for (int n = 1; n <= kills; ++n) {
-    weft::scoped_actor killer(rt);
-    killer->exit(current, weft::exit_reason::kill());
+    self.exit(current, weft::exit_reason::kill());
     weft::pid next;
     // The first sight of the new pid, by name, as a shell's `info w` gets it.
     REQUIRE(weft_test::eventually([&] {
@@ -30,7 +30,7 @@ TEST_CASE("a restarted child is visible by name only with its full restart count
     if (info->restarts != static_cast<std::uint32_t>(n)) break;
     current = next;
   }
-  auto listed = children(rt, s.supervisor);
+  auto listed = children(self, *s);
   REQUIRE(listed.size() == 1);
   CHECK(listed[0].restarts == static_cast<std::uint32_t>(kills));
 }

@@ -44,7 +44,8 @@ TEST_CASE("the restart workload restarts a named child k times and the name alwa
   MESSAGE("restart workload: k=" << k << " workers=" << workers << ": " << static_cast<long>(k / seconds)
                                  << " restarts/s (" << seconds << " s)");
   CHECK(done.load() == 0);
-  auto cs = children(rt, s.supervisor);
+  weft::scoped_actor self(rt);
+  auto cs = children(self, *s);
   REQUIRE(cs.size() == 1);
   CHECK(cs[0].restarts == static_cast<std::uint32_t>(k));
   // The driver is still finishing, and the last crashed child may still be

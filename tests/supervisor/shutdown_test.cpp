@@ -37,20 +37,22 @@ std::string stopped_text(weft::runtime& rt) {
 
 TEST_CASE("brutal_kill kills a child at once even if it traps exits") {
   weft::runtime rt(weft_test::small_runtime());
+  weft::scoped_actor self(rt);
   auto s = sup::start(rt, {.id = "s", .children = {erlang_child("x", stubborn, sup::shutdown_spec::brutal_kill())}});
   REQUIRE(s);
   const auto t0 = std::chrono::steady_clock::now();
-  REQUIRE(sup::terminate_child(rt, s.supervisor, "x"));
+  REQUIRE(s->terminate_child(self, "x"));
   CHECK(std::chrono::steady_clock::now() - t0 < 2s);
   CHECK(stopped_text(rt).find("stopped: killed") != std::string::npos);
 }
 
 TEST_CASE("a child that traps exits and never stops is killed at its shutdown deadline") {
   weft::runtime rt(weft_test::small_runtime());
+  weft::scoped_actor self(rt);
   auto s = sup::start(rt, {.id = "s", .children = {erlang_child("x", stubborn, sup::shutdown_spec::timeout(200ms))}});
   REQUIRE(s);
   const auto t0 = std::chrono::steady_clock::now();
-  REQUIRE(sup::terminate_child(rt, s.supervisor, "x"));
+  REQUIRE(s->terminate_child(self, "x"));
   const auto took = std::chrono::steady_clock::now() - t0;
   CHECK(took >= 200ms);
   CHECK(took < 5s);
@@ -59,12 +61,13 @@ TEST_CASE("a child that traps exits and never stops is killed at its shutdown de
 
 TEST_CASE("a child that unlinked itself cannot hang its supervisor's stop") {
   weft::runtime rt(weft_test::small_runtime());
+  weft::scoped_actor self(rt);
   auto s = sup::start(rt, {.id = "s", .children = {erlang_child("x", unlinker, sup::shutdown_spec::timeout(100ms))}});
   REQUIRE(s);
-  auto x = child_pid(rt, s.supervisor, "x");
+  auto x = child_pid(self, *s, "x");
   REQUIRE(weft_test::eventually([&] { return rt.info(x)->links.empty(); }));
-  watcher w(rt, s.supervisor);
-  REQUIRE(sup::stop(rt, s.supervisor, 10s));
+  watcher w(self, *s);
+  REQUIRE(s->stop(self, 10s));
   CHECK(w.wait() == weft::exit_reason::normal());
   CHECK(stopped_text(rt).find("killed") != std::string::npos);
   CHECK(weft_test::eventually([&] { return rt.info(x)->status == weft::actor_status::dead; }));
@@ -77,9 +80,10 @@ TEST_CASE("a child that traps exits and stops on shutdown is stopped with reason
     auto m = self.receive<weft::exit_msg>();
     self.exit(m.reason);
   };
+  weft::scoped_actor self(rt);
   auto s = sup::start(rt, {.id = "s", .children = {sup::worker("x", polite)}});
   REQUIRE(s);
-  REQUIRE(sup::terminate_child(rt, s.supervisor, "x"));
+  REQUIRE(s->terminate_child(self, "x"));
   CHECK(stopped_text(rt).find("stopped: shutdown") != std::string::npos);
 }
 
@@ -91,23 +95,25 @@ TEST_CASE("shutdown infinity waits for a slow child instead of killing it") {
     self.sleep_for(300ms);
     self.exit(m.reason);
   };
+  weft::scoped_actor self(rt);
   auto s =
       sup::start(rt, {.id = "s", .children = {sup::worker("x", slow, {.shutdown = sup::shutdown_spec::infinity()})}});
   REQUIRE(s);
   const auto t0 = std::chrono::steady_clock::now();
-  REQUIRE(sup::terminate_child(rt, s.supervisor, "x"));
+  REQUIRE(s->terminate_child(self, "x"));
   CHECK(std::chrono::steady_clock::now() - t0 >= 300ms);
   CHECK(stopped_text(rt).find("stopped: shutdown") != std::string::npos);
   // terminate_child keeps the spec, stopped.
-  CHECK(children(rt, s.supervisor)[0].state == sup::child_state::stopped);
+  CHECK(children(self, *s)[0].state == sup::child_state::stopped);
 }
 
 TEST_CASE("stopping a supervisor stops its children in reverse start order") {
   weft::runtime rt(weft_test::small_runtime());
+  weft::scoped_actor self(rt);
   auto s = sup::start(rt, {.id = "s", .children = {worker("a"), worker("b"), worker("c"), worker("d")}});
   REQUIRE(s);
-  watcher w(rt, s.supervisor);
-  REQUIRE(sup::stop(rt, s.supervisor));
+  watcher w(self, *s);
+  REQUIRE(s->stop(self));
   CHECK(w.wait() == weft::exit_reason::normal());
   std::vector<std::string> order;
   for (auto& e : events_of(rt, sup::event_kind::child_stopped))

@@ -26,21 +26,23 @@ struct request {
   int client;
   std::uint64_t seq;
 };
+// A worker answers each request with its sequence number.
+using soak_worker = weft::protocol<std::uint64_t(request)>;
 
 std::atomic<std::uint64_t> order_violations{0};
 
+// The last sequence number seen from each client, in this incarnation.
+using last_seen = std::unordered_map<int, std::uint64_t>;
+
 // Checks that, within one incarnation, each client's sequence numbers
 // arrive consecutively (the first one seen sets the baseline).
-weft::behavior checked_worker(weft::context&) {
-  auto last = std::make_shared<std::unordered_map<int, std::uint64_t>>();
-  return {[last](request r) {
-    auto [it, fresh] = last->try_emplace(r.client, r.seq);
-    if (!fresh) {
-      if (r.seq != it->second + 1) order_violations.fetch_add(1);
-      it->second = r.seq;
-    }
-    return r.seq;
-  }};
+std::uint64_t check_order(last_seen& last, request r) {
+  auto [it, fresh] = last.try_emplace(r.client, r.seq);
+  if (!fresh) {
+    if (r.seq != it->second + 1) order_violations.fetch_add(1);
+    it->second = r.seq;
+  }
+  return r.seq;
 }
 
 std::string wname(int g, int i) {
@@ -74,7 +76,8 @@ TEST_CASE("a 1,000-worker tree survives random kills under load with no lost or 
                                .max_window = 1s,
                                .name = "soak.group" + std::to_string(g)};
     for (int i = 0; i < per_group; ++i) {
-      group.children.push_back(sup::worker(wname(g, i), checked_worker, {.name = wname(g, i)}));
+      group.children.push_back(
+          sup::worker(wname(g, i), weft::stateful<soak_worker>(last_seen{}, check_order), {.name = wname(g, i)}));
     }
     root.children.push_back(sup::as_child(std::move(group)));
   }
@@ -89,7 +92,9 @@ TEST_CASE("a 1,000-worker tree survives random kills under load with no lost or 
   std::atomic<bool> stop{false};
   std::atomic<int> clients_done{0};
   std::atomic<std::uint64_t> sent{0}, replied{0}, wrong_reply{0}, errors{0};
-  std::array<std::atomic<std::uint64_t>, 16> by_error{};
+  // The errors a client may see: the worker died while asked, or was dead
+  // (or being restarted: no pid under its name) when asked.
+  std::atomic<std::uint64_t> actor_down{0}, no_actor{0}, timeout{0};
   for (int c = 0; c < clients; ++c) {
     rt.spawn([&, c](weft::context& self) {
       std::mt19937 rng(c);
@@ -102,19 +107,23 @@ TEST_CASE("a 1,000-worker tree survives random kills under load with no lost or 
         // Steady, not saturating: the killer and the supervisors need
         // CPU too (on 2 shared cores a saturating load starves them).
         if (seq % 16 == 0) self.sleep_for(1ms);
+        // By name, so an untyped pid: each incarnation is a new actor.
         auto r = self.ask<std::uint64_t>(p, request{c, seq}, 5s);
         if (r) {
           replied.fetch_add(1);
           if (*r != seq) wrong_reply.fetch_add(1);
         } else {
           errors.fetch_add(1);
-          by_error[static_cast<std::size_t>(r.error().code())].fetch_add(1);
+          if (r.error() == weft::ask_errc::actor_down) actor_down.fetch_add(1);
+          if (r.error() == weft::ask_errc::no_actor) no_actor.fetch_add(1);
+          if (r.error() == weft::ask_errc::timeout) timeout.fetch_add(1);
         }
       }
       clients_done.fetch_add(1);
     });
   }
 
+  weft::scoped_actor self(rt);
   std::mt19937_64 rng(7);
   std::uint64_t kills = 0;
   const auto t0 = std::chrono::steady_clock::now();
@@ -128,7 +137,7 @@ TEST_CASE("a 1,000-worker tree survives random kills under load with no lost or 
       std::this_thread::yield();  // being restarted
       continue;
     }
-    rt.exit(victim, weft::exit_reason::kill());
+    self.exit(victim, weft::exit_reason::kill());
     ++kills;
     // Every kill is a real one: the next kill of this name hits the new
     // incarnation, not the dying one. (Its name is released as it dies.)
@@ -146,24 +155,21 @@ TEST_CASE("a 1,000-worker tree survives random kills under load with no lost or 
   const long after_kb = rss_kb();
   MESSAGE("soak: " << kills << " kills in " << seconds << " s (" << static_cast<long>(kills / seconds)
                    << "/s); requests " << sent.load() << ": " << replied.load() << " replies, " << errors.load()
-                   << " errors (actor_down " << by_error[static_cast<std::size_t>(weft::ask_error::actor_down)].load()
-                   << ", no_actor " << by_error[static_cast<std::size_t>(weft::ask_error::no_actor)].load()
-                   << ", timeout " << by_error[static_cast<std::size_t>(weft::ask_error::timeout)].load() << "); RSS "
-                   << baseline_kb << " kB -> " << after_kb << " kB");
+                   << " errors (actor_down " << actor_down.load() << ", no_actor " << no_actor.load() << ", timeout "
+                   << timeout.load() << "); RSS " << baseline_kb << " kB -> " << after_kb << " kB");
   CHECK(kills > 0);
   CHECK(order_violations.load() == 0);
   CHECK(wrong_reply.load() == 0);
   CHECK(replied.load() + errors.load() == sent.load());
   // "Clear" errors only: the worker died, or was dead when asked.
-  CHECK(errors.load() == by_error[static_cast<std::size_t>(weft::ask_error::actor_down)].load() +
-                             by_error[static_cast<std::size_t>(weft::ask_error::no_actor)].load());
+  CHECK(errors.load() == actor_down.load() + no_actor.load());
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   // (Sanitizers keep freed memory in quarantine: RSS says nothing there.)
   // Growth allowed: the event log's ring (4,096 events) and malloc's caches.
   CHECK(after_kb < baseline_kb + 16 * 1024);
 #endif
   CHECK(rt.whereis("soak.group0"));
-  auto top = children(rt, started.supervisor);
+  auto top = children(self, *started);
   CHECK(top.size() == groups);
   for (auto& c : top)
     CHECK(c.state == sup::child_state::running);

@@ -1,6 +1,8 @@
 #pragma once
 // Helpers for the supervisor tests: a worker that answers, crashes and
 // stops on request, and ways to look at a supervisor from a test thread.
+// Every helper that talks to actors takes the caller's context: the
+// test's one scoped_actor, or an actor's own context.
 
 #include <weft/runtime/runtime.hpp>
 #include <weft/supervisor/supervisor.hpp>
@@ -9,9 +11,28 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+// A failed check shows the error an operation returned, not "{?}".
+template <>
+struct doctest::StringMaker<weft::error> {
+  static doctest::String convert(const weft::error& e) { return e.to_string().c_str(); }
+};
+template <class T>
+struct doctest::StringMaker<weft::expected<T>> {
+  static doctest::String convert(const weft::expected<T>& r) {
+    if (!r) return ("error: " + r.error().to_string()).c_str();
+    if constexpr (std::is_same_v<T, weft::pid> || std::is_same_v<T, weft::sup::supervisor>) {
+      return ("value: " + weft::pid(*r).to_string()).c_str();
+    } else {
+      return "a value";
+    }
+  }
+};
 
 namespace sup_test {
 
@@ -20,14 +41,18 @@ namespace sup = weft::sup;
 
 struct ping {};
 struct crash {};
-struct quit {};  // exit normally
+struct quit {};
 
-// A handler-style worker: ping -> its own pid id; crash -> throws; quit -> exits normally.
-inline weft::behavior worker_body(weft::context& self) {
+// What the tests' workers take: ping answers the worker's own pid number
+// (so a test can tell incarnations apart), crash throws, quit exits
+// normally.
+using test_worker = weft::protocol<std::uint64_t(ping), void(crash), void(quit)>;
+
+inline weft::behavior_of<test_worker> worker_body(weft::context& self) {
   return {
       [&self](ping) { return self.self().id(); },
       [](crash) { throw std::runtime_error("crash requested by the test"); },
-      [&self](quit) { self.exit(weft::exit_reason::normal()); },
+      [&self](quit) { self.exit(); },
   };
 }
 
@@ -35,14 +60,21 @@ inline sup::child_spec worker(std::string id, sup::child_options o = {}) {
   return sup::worker(std::move(id), worker_body, std::move(o));
 }
 
-inline std::vector<sup::child_info> children(weft::runtime& rt, const weft::pid& s) {
-  auto r = sup::which_children(rt, s, 10s);
-  REQUIRE(r.has_value());
+// The error `r` failed with; the test stops here if it succeeded instead.
+template <class T>
+weft::error error_of(const weft::expected<T>& r) {
+  REQUIRE_FALSE(r);
+  return r.error();
+}
+
+inline std::vector<sup::child_info> children(weft::context& self, const sup::supervisor& s) {
+  auto r = s.which_children(self, 10s);
+  REQUIRE(r);
   return *r;
 }
 
-inline weft::pid child_pid(weft::runtime& rt, const weft::pid& s, const std::string& id) {
-  for (auto& c : children(rt, s)) {
+inline weft::pid child_pid(weft::context& self, const sup::supervisor& s, const std::string& id) {
+  for (auto& c : children(self, s)) {
     if (c.id == id) return c.who;
   }
   return {};
@@ -56,10 +88,11 @@ inline std::vector<std::string> ids(const std::vector<sup::child_info>& cs) {
 }
 
 // Waits until child `id` of `s` runs under another pid than `old`.
-inline weft::pid await_replaced(weft::runtime& rt, const weft::pid& s, const std::string& id, const weft::pid& old) {
+inline weft::pid await_replaced(weft::context& self, const sup::supervisor& s, const std::string& id,
+                                const weft::pid& old) {
   weft::pid now;
   REQUIRE(weft_test::eventually([&] {
-    now = child_pid(rt, s, id);
+    now = child_pid(self, s, id);
     return now && now != old;
   }));
   return now;
@@ -74,23 +107,28 @@ inline std::vector<weft::runtime_event> events_of(weft::runtime& rt, std::string
   return out;
 }
 
-inline bool answers(weft::runtime& rt, const weft::pid& p) {
-  auto r = rt.ask<std::uint64_t>(p, ping{}, 5s);
+// Whether `p` is a live test worker: it speaks test_worker and answers a
+// ping with its own number.
+inline bool answers(weft::context& self, const weft::pid& p) {
+  auto w = weft::ref_cast<test_worker>(p);
+  if (!w) return false;
+  auto r = self.ask(*w, ping{}, 5s);
   return r && *r == p.id();
 }
 
-// Monitors an actor from a test thread: `reason()` after it died.
+// Monitors an actor through `self` (the test's scoped_actor): `wait()`
+// gives the reason it died with.
 class watcher {
  public:
-  watcher(weft::runtime& rt, const weft::pid& target) : self_(rt) { ref_ = self_->monitor(target); }
+  watcher(weft::context& self, const weft::pid& target) : self_(self), ref_(self.monitor(target)) {}
   std::optional<weft::exit_reason> wait(std::chrono::nanoseconds timeout = 20s) {
-    auto d = self_->receive_if<weft::down_msg>([&](const weft::down_msg& m) { return m.ref == ref_; }, timeout);
+    auto d = self_.receive_if<weft::down_msg>([&](const weft::down_msg& m) { return m.ref == ref_; }, timeout);
     if (!d) return std::nullopt;
     return d->reason;
   }
 
  private:
-  weft::scoped_actor self_;
+  weft::context& self_;
   weft::monitor_ref ref_;
 };
 

@@ -7,9 +7,17 @@
 //     static T decode(byte_reader& in);
 // Built in: arithmetic types and enums (fixed width, little-endian),
 // std::string, std::vector, std::map, std::unordered_map, std::optional,
-// std::pair of storable types, and every type nlohmann-json can convert
-// through ADL to_json/from_json (NLOHMANN_DEFINE_TYPE_INTRUSIVE and
-// friends), stored as CBOR. Specialize codec<T> for anything else:
+// std::pair and std::variant of storable types (a variant stores the
+// alternative's index first: append alternatives, never reorder them).
+// With <weft/persistence/json_codec.hpp> included (opt-in: it brings
+// nlohmann-json), every type nlohmann-json converts through ADL
+// to_json/from_json is storable too, as CBOR. A struct lists its fields
+// with WEFT_FIELDS (stored in that order; add fields at the end and bump the
+// schema version, see persistent_options):
+//
+//     struct deposited { std::int64_t amount; std::string memo; WEFT_FIELDS(amount, memo) };
+//
+// Specialize codec<T> for anything else:
 //
 //     template <> struct weft::persistence::codec<money> {
 //       static void encode(const money& m, byte_writer& out) { out.write(m.cents); }
@@ -18,14 +26,10 @@
 //
 // A codec does not record the type: the event's manifest and
 // schema_version do (make_event below), so that an upcaster can map an old
-// (manifest, schema_version) to today's type before decoding. The top-level
-// payload of a CBOR type is plain CBOR, readable by any CBOR tool and shown
-// as JSON by weft-journal-dump.
+// (manifest, schema_version) to today's type before decoding.
 
 #include <weft/persistence/event.hpp>
 #include <weft/persistence/status.hpp>
-
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <array>
@@ -38,9 +42,11 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace weft::persistence {
@@ -53,7 +59,12 @@ class byte_writer {
   explicit byte_writer(bytes& out) : out_(out) {}
 
   void write_bytes(std::span<const std::byte> data) {
-    out_.insert(out_.end(), data.begin(), data.end());
+    if (data.empty()) return;
+    // resize + memcpy rather than insert: GCC 12 reports a false
+    // -Wstringop-overflow for insert into a vector it proved empty.
+    const std::size_t at = out_.size();
+    out_.resize(at + data.size());
+    std::memcpy(out_.data() + at, data.data(), data.size());
   }
 
   // LEB128: 7 bits per byte, high bit set on all but the last.
@@ -131,20 +142,10 @@ concept storable = requires(const T& value, byte_writer& out, byte_reader& in) {
 
 namespace detail {
 
-// True for types with to_json/from_json found by ADL, which is what the
-// NLOHMANN_DEFINE_TYPE_* macros generate. Builtins do not qualify: ADL
-// finds nlohmann's own converters only for its own types.
+// A codec whose whole payload is stored in another format (json_codec.hpp's
+// CBOR): encode()/decode() below then use its to_payload/from_payload.
 template <class T>
-concept json_convertible = std::is_class_v<T> && std::default_initializable<T> &&
-    requires(nlohmann::json& j, const nlohmann::json& cj, const T& value, T& target) {
-  to_json(j, value);
-  from_json(cj, target);
-};
-
-template <class T>
-concept cbor_codec = requires {
-  codec<T>::stored_as_cbor;
-};
+concept payload_codec = requires { codec<T>::stored_as_payload; };
 
 }  // namespace detail
 
@@ -256,41 +257,47 @@ template <storable Key, storable Value, class Hash, class Equal, class Allocator
 struct codec<std::unordered_map<Key, Value, Hash, Equal, Allocator>>
     : detail::map_codec<std::unordered_map<Key, Value, Hash, Equal, Allocator>> {};
 
-// Nested inside other values a CBOR item carries a length prefix; at the
-// top level (encode/decode below) the payload is the bare CBOR.
-template <detail::json_convertible T>
+// Types that list their fields with WEFT_FIELDS.
+template <class T>
+  requires requires(T& t, const T& ct) {
+    t.weft_fields();
+    ct.weft_fields();
+  } && std::default_initializable<T>
 struct codec<T> {
-  static constexpr bool stored_as_cbor = true;
-
-  static bytes to_cbor(const T& value) {
-    nlohmann::json j;
-    to_json(j, value);
-    auto cbor = nlohmann::json::to_cbor(j);
-    auto raw = std::as_bytes(std::span(cbor));
-    return bytes(raw.begin(), raw.end());
-  }
-  static T from_cbor(std::span<const std::byte> data) {
-    auto raw = reinterpret_cast<const std::uint8_t*>(data.data());
-    nlohmann::json j = nlohmann::json::from_cbor(raw, raw + data.size(), true, false);
-    if (j.is_discarded()) {
-      throw storage_error(storage_errc::corrupt, "codec: the payload is not valid CBOR");
-    }
-    try {
-      T value{};
-      from_json(j, value);
-      return value;
-    } catch (const nlohmann::json::exception& e) {
-      throw storage_error(
-          storage_errc::corrupt,
-          std::string("codec: the CBOR payload does not match the type: ") + e.what());
-    }
-  }
   static void encode(const T& value, byte_writer& out) {
-    bytes cbor = to_cbor(value);
-    out.write_varint(cbor.size());
-    out.write_bytes(cbor);
+    std::apply([&](const auto&... field) { (out.write(field), ...); }, value.weft_fields());
   }
-  static T decode(byte_reader& in) { return from_cbor(in.read_bytes(in.read_count())); }
+  static T decode(byte_reader& in) {
+    T value{};
+    std::apply([&](auto&... field) { ((field = in.read<std::remove_cvref_t<decltype(field)>>()), ...); },
+               value.weft_fields());
+    return value;
+  }
+};
+
+template <storable... Ts>
+struct codec<std::variant<Ts...>> {
+  static void encode(const std::variant<Ts...>& value, byte_writer& out) {
+    out.write_varint(value.index());
+    std::visit([&](const auto& alternative) { out.write(alternative); }, value);
+  }
+  static std::variant<Ts...> decode(byte_reader& in) {
+    const std::uint64_t index = in.read_varint();
+    if (index >= sizeof...(Ts)) {
+      throw storage_error(storage_errc::corrupt, "codec: a variant's index " + std::to_string(index) +
+                                                     " is beyond its " + std::to_string(sizeof...(Ts)) +
+                                                     " alternatives; the payload is not of the decoded type");
+    }
+    return decode_at(in, static_cast<std::size_t>(index), std::index_sequence_for<Ts...>{});
+  }
+
+ private:
+  template <std::size_t... I>
+  static std::variant<Ts...> decode_at(byte_reader& in, std::size_t index, std::index_sequence<I...>) {
+    std::optional<std::variant<Ts...>> out;
+    ((index == I ? (out.emplace(std::in_place_index<I>, in.read<Ts>()), true) : false) || ...);
+    return std::move(*out);
+  }
 };
 
 // -- whole payloads ----------------------------------------------------------
@@ -298,8 +305,8 @@ struct codec<T> {
 template <storable T>
 bytes encode(const T& value) {
   bytes out;
-  if constexpr (detail::cbor_codec<T>) {
-    out = codec<T>::to_cbor(value);
+  if constexpr (detail::payload_codec<T>) {
+    out = codec<T>::to_payload(value);
   } else {
     byte_writer writer(out);
     writer.write(value);
@@ -310,8 +317,8 @@ bytes encode(const T& value) {
 // Throws storage_error (corrupt) if data is not exactly one encoded T.
 template <storable T>
 T decode(std::span<const std::byte> data) {
-  if constexpr (detail::cbor_codec<T>) {
-    return codec<T>::from_cbor(data);
+  if constexpr (detail::payload_codec<T>) {
+    return codec<T>::from_payload(data);
   } else {
     byte_reader reader(data);
     T value = reader.read<T>();
@@ -332,3 +339,9 @@ persistent_event make_event(std::uint64_t sequence_nr, const T& value, std::stri
 }
 
 }  // namespace weft::persistence
+
+// Inside a struct: makes it storable (codec.hpp) by storing these fields in
+// this order. The struct stays an aggregate.
+#define WEFT_FIELDS(...)                                   \
+  auto weft_fields() { return std::tie(__VA_ARGS__); }     \
+  auto weft_fields() const { return std::tie(__VA_ARGS__); }

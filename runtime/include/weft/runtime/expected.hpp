@@ -17,6 +17,7 @@
 
 #include <weft/runtime/error.hpp>
 
+#include <concepts>
 #include <exception>
 #include <string>
 #include <type_traits>
@@ -61,6 +62,16 @@ template <class E>
 }  // namespace detail
 
 template <class T, class E = error>
+class expected;
+
+template <class T>
+struct is_expected : std::false_type {};
+template <class T, class E>
+struct is_expected<expected<T, E>> : std::true_type {};
+template <class T>
+inline constexpr bool is_expected_v = is_expected<std::remove_cvref_t<T>>::value;
+
+template <class T, class E>
 class [[nodiscard]] expected {
   static_assert(!std::is_reference_v<T>, "weft::expected<T&> is not supported: use a pointer or reference_wrapper");
   static_assert(!std::is_same_v<std::remove_cv_t<T>, E>, "weft::expected<E, E> would be ambiguous");
@@ -123,6 +134,15 @@ class [[nodiscard]] expected {
   std::variant<T, E> v_;
 };
 
+// An expected equals a value when it holds one equal to it (as in C++23).
+template <class T, class E, class U>
+  requires(!is_expected_v<U> && requires(const T& t, const U& u) {
+    { t == u } -> std::convertible_to<bool>;
+  })
+bool operator==(const expected<T, E>& x, const U& value) {
+  return x.has_value() && *x == value;
+}
+
 template <class E>
 class [[nodiscard]] expected<void, E> {
  public:
@@ -148,11 +168,6 @@ class [[nodiscard]] expected<void, E> {
   bool has_error_ = false;
 };
 
-template <class T>
-struct is_expected : std::false_type {};
-template <class T, class E>
-struct is_expected<expected<T, E>> : std::true_type {};
-template <class T>
-inline constexpr bool is_expected_v = is_expected<std::remove_cvref_t<T>>::value;
+
 
 }  // namespace weft

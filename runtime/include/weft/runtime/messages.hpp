@@ -48,12 +48,6 @@ enum class send_status : std::uint8_t {
 };
 std::string_view to_string(send_status);
 
-// Until the whole code base has moved to weft::expected (issue #12), the
-// old names stay as aliases of the new ones.
-using ask_error = ask_errc;
-template <class T>
-using result = expected<T>;
-
 // Why a message ended up in dead letters.
 enum class dead_letter_cause : std::uint8_t {
   dead_actor,      // sent to an actor that had exited

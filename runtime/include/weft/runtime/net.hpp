@@ -19,12 +19,12 @@
 //     calls find the calling actor through its worker). Hand a socket to
 //     another actor by moving it into that actor's function (spawn), never
 //     use one from two actors. Calls from a non-actor thread (including a
-//     scoped_actor) answer error::not_in_actor.
+//     scoped_actor) answer errc::not_in_actor.
 //   - Every call that may wait takes a timeout (net::forever to wait without
 //     one) measured from the call, for the whole call (a read_line that
-//     needs several reads has one deadline). The expected failures come
-//     back as values (timeout, closed, reset, too_long, refused); nothing
-//     here throws except std::bad_alloc.
+//     needs several reads has one deadline). Failures come back as a
+//     weft::expected holding a net::errc error (timeout, closed, reset,
+//     too_long, refused, ...); nothing here throws except std::bad_alloc.
 //   - While a call waits, the actor's messages queue up (they are not lost);
 //     an exit signal (kill, or a linked exit when not trapping) ends the
 //     wait by unwinding the actor, which closes its sockets.
@@ -35,7 +35,10 @@
 //   - No DNS: addresses are numeric ("127.0.0.1", "::1"; "localhost" is
 //     127.0.0.1). Resolve names with self.blocking(getaddrinfo...).
 
+#include <weft/runtime/behavior.hpp>
 #include <weft/runtime/detail/backend.hpp>
+#include <weft/runtime/error.hpp>
+#include <weft/runtime/expected.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -51,33 +54,20 @@ namespace weft::net {
 // Wait without a deadline.
 inline constexpr std::chrono::nanoseconds forever{-1};
 
-enum class error {
-  none = 0,
-  timeout,         // the deadline passed first
-  closed,          // the peer closed its side (orderly EOF), or the socket is closed
-  reset,           // the peer reset the connection (RST, EPIPE)
-  too_long,        // read_line: no delimiter within the maximum length
-  refused,         // connect: nobody listens there
-  address_in_use,  // listen: the port is taken
-  invalid_address, // not a numeric IPv4/IPv6 address
-  not_in_actor,    // called from outside an actor of the socket's runtime
-  system,          // anything else: see sys_errno
+// What a socket call fails with (error_category::net). The error's
+// os_error() carries errno when a system call produced it.
+enum class errc : std::uint8_t {
+  timeout = 1,      // the deadline passed first
+  closed,           // the peer closed its side (orderly EOF), or the socket is closed
+  reset,            // the peer reset the connection (RST, EPIPE)
+  too_long,         // read_line: no delimiter within the maximum length
+  refused,          // connect: nobody listens there
+  address_in_use,   // listen: the port is taken
+  invalid_address,  // not a numeric IPv4/IPv6 address
+  not_in_actor,     // called from outside an actor of the socket's runtime
+  system,           // anything else: see os_error()
 };
-const char* to_string(error e) noexcept;
-
-// A value or an error. `sys_errno` carries errno for error::system (and
-// for the others when a syscall produced them).
-template <class T>
-struct result {
-  T value{};
-  net::error error = net::error::none;
-  int sys_errno = 0;
-
-  bool ok() const noexcept { return error == net::error::none; }
-  explicit operator bool() const noexcept { return ok(); }
-  T& operator*() noexcept { return value; }
-  T* operator->() noexcept { return &value; }
-};
+std::string_view to_string(errc e) noexcept;
 
 // What a socket in notify mode sends its actor (once per notify_readable).
 struct readable {
@@ -96,39 +86,40 @@ class socket {
   // -- owning actor only -----------------------------------------------------
 
   // Connects to address:port, IPv4 or IPv6.
-  static result<socket> connect(context& self, std::string_view address, std::uint16_t port,
+  static expected<socket> connect(context& self, std::string_view address, std::uint16_t port,
                                 std::chrono::nanoseconds timeout);
 
   // Up to `max` bytes, as soon as any are there (buffered bytes first).
-  result<std::string> read_some(std::size_t max, std::chrono::nanoseconds timeout);
+  expected<std::string> read_some(std::size_t max, std::chrono::nanoseconds timeout);
   // Exactly `n` bytes.
-  result<std::string> read(std::size_t n, std::chrono::nanoseconds timeout);
+  expected<std::string> read(std::size_t n, std::chrono::nanoseconds timeout);
   // The bytes up to the delimiter, which is consumed and not returned (a
-  // '\r' before a '\n' is kept). error::too_long if `max_length` bytes came
+  // '\r' before a '\n' is kept). errc::too_long if `max_length` bytes came
   // without a delimiter: the socket is then unusable for lines, close it.
   // With a timeout of zero it only returns a line already available.
-  result<std::string> read_line(std::size_t max_length, std::chrono::nanoseconds timeout, char delimiter = '\n');
+  expected<std::string> read_line(std::size_t max_length, std::chrono::nanoseconds timeout, char delimiter = '\n');
   // Whether a whole line is buffered already, so that read_line returns it
   // without a syscall or a wait: a server can gather pipelined requests and
   // answer them with one write_all.
   bool has_line(char delimiter = '\n') const noexcept { return buffer_.find(delimiter) != std::string::npos; }
-  // Writes all of `data`, waiting while the peer is slow. On timeout,
-  // `value` says how many bytes went out.
-  result<std::size_t> write_all(std::string_view data, std::chrono::nanoseconds timeout);
+  // Writes all of `data`, waiting while the peer is slow. `written`, if
+  // given, receives how many bytes went out, also when it fails (a
+  // timeout: write the rest later).
+  expected<void> write_all(std::string_view data, std::chrono::nanoseconds timeout, std::size_t* written = nullptr);
 
   // Notify mode ({active, once}): the next time the socket has input (or
   // EOF or an error), send this actor net::readable{tag} — once. Handle it
   // in the same receive as other messages, read with a zero timeout until
-  // error::timeout, then ask again. If input is already buffered the
+  // errc::timeout, then ask again. If input is already buffered the
   // message is sent now (unless the last read already found it wanting:
   // a partial line waits for more input).
-  error notify_readable(std::uint64_t tag);
+  expected<void> notify_readable(std::uint64_t tag);
 
   // No more writes; the peer reads EOF.
   void shutdown_write() noexcept;
   // Closes now (also done by the destructor). Withdraws a pending notify.
   void close() noexcept;
-  // Closes with a reset (SO_LINGER 0): the peer sees error::reset, and no
+  // Closes with a reset (SO_LINGER 0): the peer sees errc::reset, and no
   // TIME_WAIT is left behind.
   void abort() noexcept;
 
@@ -139,7 +130,7 @@ class socket {
  private:
   friend class listener;
   socket(detail::runtime_impl* rt, int fd) noexcept : rt_(rt), fd_(fd) {}
-  result<std::size_t> fill(std::size_t max, std::chrono::steady_clock::time_point deadline, bool has_deadline);
+  expected<std::size_t> fill(std::size_t max, std::chrono::steady_clock::time_point deadline, bool has_deadline);
 
   detail::runtime_impl* rt_ = nullptr;
   int fd_ = -1;
@@ -168,10 +159,10 @@ class listener {
   // -- owning actor only -----------------------------------------------------
 
   // Binds and listens on address:port; port 0 picks a free one (see port()).
-  static result<listener> listen(context& self, std::string_view address, std::uint16_t port,
+  static expected<listener> listen(context& self, std::string_view address, std::uint16_t port,
                                  listen_options options = {});
   // The next connection.
-  result<socket> accept(std::chrono::nanoseconds timeout);
+  expected<socket> accept(std::chrono::nanoseconds timeout);
   void close() noexcept;
 
   std::uint16_t port() const noexcept;
@@ -184,3 +175,16 @@ class listener {
 };
 
 }  // namespace weft::net
+
+namespace weft::detail {
+std::string_view net_errc_name(int code) noexcept;
+inline constexpr error_domain net_domain{error_category::net, &net_errc_name};
+}  // namespace weft::detail
+
+template <>
+struct weft::error_code_traits<weft::net::errc> {
+  static constexpr const error_domain* domain = &weft::detail::net_domain;
+};
+// An actor may handle readable notices whatever its protocol.
+template <>
+struct weft::is_system_message<weft::net::readable> : std::true_type {};

@@ -100,41 +100,6 @@ class runtime {
         std::forward<Args>(args)...);
   }
 
-  // -- transitional: until every caller talks through a context -----------
-  // (scoped_actor below; issue #12 removes these)
-  template <class T>
-  send_status send(const pid& to, T&& message) {
-    return detail::send_envelope(impl_.get(), nullptr, to, detail::make_envelope(std::forward<T>(message)),
-                                 detail::send_mode::blocking, detail::no_timeout);
-  }
-  template <class T>
-  send_status send_for(const pid& to, T&& message, std::chrono::nanoseconds timeout) {
-    return detail::send_envelope(impl_.get(), nullptr, to, detail::make_envelope(std::forward<T>(message)),
-                                 detail::send_mode::timed, timeout);
-  }
-  template <class T>
-  send_status try_send(const pid& to, T&& message) {
-    return detail::send_envelope(impl_.get(), nullptr, to, detail::make_envelope(std::forward<T>(message)),
-                                 detail::send_mode::try_once, detail::no_timeout);
-  }
-  template <class R, class T>
-  expected<R> ask(const pid& to, T&& request, std::chrono::nanoseconds timeout) {
-    error failure;
-    detail::envelope* reply =
-        detail::thread_ask_envelope(impl_.get(), to, detail::make_envelope(std::forward<T>(request)), timeout, failure);
-    if (reply == nullptr) return failure;
-    std::unique_ptr<detail::envelope, detail::envelope_deleter> hold(reply);
-    return detail::open_reply<R>(*reply);
-  }
-  void exit(const pid& target, exit_reason reason);
-  template <class T>
-  timer_ref send_after(std::chrono::nanoseconds delay, const pid& to, T&& message) {
-    auto holder = std::make_shared<std::decay_t<T>>(std::forward<T>(message));
-    return {detail::start_timer(impl_.get(), delay, std::chrono::nanoseconds::zero(), to,
-                                [holder]() { return detail::make_envelope(std::move(*holder)); })};
-  }
-  bool cancel_timer(timer_ref ref) { return detail::cancel_timer(impl_.get(), ref.id); }
-  // -- end of transitional ---------------------------------------------------
 
   // Names: one actor per name; a name is released when its actor exits.
   bool register_name(std::string name, const pid& who);
@@ -179,9 +144,6 @@ class runtime {
   // Blocks until every actor has exited (shutdown, or they all finished).
   bool wait_all_exited(std::chrono::nanoseconds timeout);
 
-  // Transitional (issue #12 moves its users to internal::runtime_access).
-  detail::runtime_impl& impl() noexcept { return *impl_; }
-
  private:
   friend struct internal::runtime_access;
   friend class scoped_actor;
@@ -208,10 +170,6 @@ class scoped_actor : public context {
   ~scoped_actor();
   scoped_actor(const scoped_actor&) = delete;
   scoped_actor& operator=(const scoped_actor&) = delete;
-
-  // Transitional: scoped_actor used to be a pointer to a context.
-  context* operator->() noexcept { return this; }
-  context& operator*() noexcept { return *this; }
 };
 
 }  // namespace weft

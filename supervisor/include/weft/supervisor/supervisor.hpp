@@ -18,8 +18,8 @@
 //                                           order), exits `shutdown`: the
 //                                           parent supervisor applies its
 //                                           own policy (escalation)
-//   sup::which_children / start_child /     answered between child exits
-//   terminate_child / ... (ask) ----------> (requests queue behind a
+//   s.which_children(self) /                answered between child exits
+//   s.start_child(self, spec) / ... -------> (requests queue behind a
 //                                           restart in progress)
 //   parent exits, runtime shuts down -----> stops children, reverse order,
 //                                           then exits
@@ -48,13 +48,15 @@
 // "supervisor"), whose hook can forward them to a logger. Nothing is
 // printed; sup::summary() condenses the counters into one line.
 //
-// Client API: every operation exists for an actor (context&, waits by
-// suspending the actor) and for a plain thread (runtime&, blocks it); each
-// is an ask with a timeout, so a dead or stuck supervisor yields an error,
-// never a hang.
+// Client API: sup::start / start_link return a sup::supervisor handle
+// whose members are the operations; each takes the caller's context (an
+// actor's, or a scoped_actor's on a thread) and is an ask with a timeout,
+// so a dead or stuck supervisor yields an error, never a hang.
 
 #include <weft/runtime/context.hpp>
+#include <weft/runtime/error.hpp>
 #include <weft/runtime/event_log.hpp>
+#include <weft/runtime/expected.hpp>
 #include <weft/runtime/messages.hpp>
 #include <weft/runtime/pid.hpp>
 #include <weft/supervisor/backoff.hpp>
@@ -114,23 +116,19 @@ struct supervisor_spec {
 // infinity unless overridden, the spec's name).
 child_spec as_child(supervisor_spec spec, restart_type restart = restart_type::permanent);
 
-struct start_outcome {
-  pid supervisor;     // empty on failure
-  std::string error;  // why it failed: names the supervisor and the child
-  explicit operator bool() const noexcept { return static_cast<bool>(supervisor); }
-};
-
-// Starts a supervisor (and, synchronously, everything below it). From an
-// actor: linked to the caller, which becomes its parent (its exit stops
-// the supervisor). A failed start leaves nothing running and does not
-// send the caller an exit signal.
-start_outcome start_link(context& self, supervisor_spec spec);
-// From a thread: unlinked; runtime shutdown stops it, children first.
-start_outcome start(runtime& rt, supervisor_spec spec);
-
-// -- operations (any actor via context&, any thread via runtime&) ----------
-
 inline constexpr std::chrono::seconds default_call_timeout{30};
+
+// What the supervisor operations fail with (error_category::supervisor;
+// an unreachable supervisor fails with the ask's own error instead:
+// ask_errc::timeout, no_actor, ...).
+enum class errc : std::uint8_t {
+  not_found = 1,    // no child with that id (or pid)
+  running,          // the child is running (restart_child, delete_child, start_child of a present id)
+  already_present,  // start_child: a child with that id exists and is not running
+  start_failed,     // the start function failed, or the supervisor did not start: see the detail
+  not_supported,    // the operation does not apply to this strategy
+};
+std::string_view to_string(errc e) noexcept;
 
 enum class child_state : std::uint8_t {
   running,     // has a pid
@@ -155,72 +153,70 @@ struct child_counts {
   std::size_t workers = 0;
 };
 
-enum class op_status : std::uint8_t {
-  ok,
-  not_found,        // no child with that id (or pid)
-  running,          // the child is running (restart_child, delete_child, start_child of a present id)
-  already_present,  // start_child: a child with that id exists and is not running
-  start_failed,     // the start function failed: see error
-  not_supported,    // the operation does not apply to this strategy
-  unreachable,      // the ask failed (see error): supervisor dead, timeout, ...
+// A running supervisor: its pid, and the operations it answers. Each
+// operation is an ask from `caller` (an actor's context, or a
+// scoped_actor on a thread) with a timeout, so a dead or stuck supervisor
+// yields an error, never a hang. Copyable; the operations are const and
+// callable by any caller that owns its context.
+class supervisor {
+ public:
+  supervisor() = default;
+  // The supervisor behind a pid (e.g. a child_info's `who` of type
+  // supervisor); no_actor or wrong_protocol if it is not one.
+  static expected<supervisor> from(const pid& who);
+
+  const pid& id() const noexcept { return pid_; }
+  operator const pid&() const noexcept { return pid_; }  // NOLINT(google-explicit-constructor)
+  explicit operator bool() const noexcept { return static_cast<bool>(pid_); }
+  friend bool operator==(const supervisor&, const supervisor&) = default;
+
+  expected<std::vector<child_info>> which_children(context& caller,
+                                                   std::chrono::nanoseconds timeout = default_call_timeout) const;
+  expected<child_counts> count_children(context& caller, std::chrono::nanoseconds timeout = default_call_timeout) const;
+
+  // Static strategies: adds and starts a child after the existing ones;
+  // its pid (empty if its start function said ignore).
+  expected<pid> start_child(context& caller, child_spec spec,
+                            std::chrono::nanoseconds timeout = default_call_timeout) const;
+  // dynamic: starts one more child of the template with `args` (child_args()).
+  expected<pid> start_child(context& caller, std::any args,
+                            std::chrono::nanoseconds timeout = default_call_timeout) const;
+
+  // Stops a child with its shutdown protocol and does not restart it.
+  // Static: by id (the spec stays, but a temporary child's is deleted);
+  // dynamic: by pid (the child is forgotten).
+  expected<void> terminate_child(context& caller, std::string child_id,
+                                 std::chrono::nanoseconds timeout = default_call_timeout) const;
+  expected<void> terminate_child(context& caller, const pid& child,
+                                 std::chrono::nanoseconds timeout = default_call_timeout) const;
+
+  // Static strategies: starts a stopped child again / forgets a stopped one.
+  expected<pid> restart_child(context& caller, std::string child_id,
+                              std::chrono::nanoseconds timeout = default_call_timeout) const;
+  expected<void> delete_child(context& caller, std::string child_id,
+                              std::chrono::nanoseconds timeout = default_call_timeout) const;
+
+  // Stops the supervisor: its children (reverse order), then itself (reason
+  // normal). Answers once the children are gone. A supervisor that is itself
+  // a permanent child is then restarted by its parent: stop a subtree with
+  // the parent's terminate_child instead.
+  expected<void> stop(context& caller, std::chrono::nanoseconds timeout = default_call_timeout) const;
+
+ private:
+  explicit supervisor(pid p) : pid_(std::move(p)) {}
+  friend expected<supervisor> start_link(context& self, supervisor_spec spec);
+  friend expected<supervisor> start(runtime& rt, supervisor_spec spec);
+  pid pid_;
 };
-std::string_view to_string(op_status);
 
-struct op_result {
-  op_status status = op_status::ok;
-  pid child;          // the started child, when there is one
-  std::string error;  // human-readable detail for anything but ok
-  explicit operator bool() const noexcept { return status == op_status::ok; }
-};
-
-result<std::vector<child_info>> which_children(context& self, const pid& sup,
-                                               std::chrono::nanoseconds timeout = default_call_timeout);
-result<std::vector<child_info>> which_children(runtime& rt, const pid& sup,
-                                               std::chrono::nanoseconds timeout = default_call_timeout);
-result<child_counts> count_children(context& self, const pid& sup,
-                                    std::chrono::nanoseconds timeout = default_call_timeout);
-result<child_counts> count_children(runtime& rt, const pid& sup,
-                                    std::chrono::nanoseconds timeout = default_call_timeout);
-
-// Static strategies: adds and starts a child after the existing ones.
-op_result start_child(context& self, const pid& sup, child_spec spec,
-                      std::chrono::nanoseconds timeout = default_call_timeout);
-op_result start_child(runtime& rt, const pid& sup, child_spec spec,
-                      std::chrono::nanoseconds timeout = default_call_timeout);
-// dynamic: starts one more child of the template with `args` (child_args()).
-op_result start_child(context& self, const pid& sup, std::any args,
-                      std::chrono::nanoseconds timeout = default_call_timeout);
-op_result start_child(runtime& rt, const pid& sup, std::any args,
-                      std::chrono::nanoseconds timeout = default_call_timeout);
-
-// Stops a child with its shutdown protocol and does not restart it. Static:
-// by id (the spec stays, but a temporary child's is deleted); dynamic: by pid
-// (the child is forgotten).
-op_result terminate_child(context& self, const pid& sup, std::string id,
-                          std::chrono::nanoseconds timeout = default_call_timeout);
-op_result terminate_child(runtime& rt, const pid& sup, std::string id,
-                          std::chrono::nanoseconds timeout = default_call_timeout);
-op_result terminate_child(context& self, const pid& sup, const pid& child,
-                          std::chrono::nanoseconds timeout = default_call_timeout);
-op_result terminate_child(runtime& rt, const pid& sup, const pid& child,
-                          std::chrono::nanoseconds timeout = default_call_timeout);
-
-// Static strategies: starts a stopped child again / forgets a stopped one.
-op_result restart_child(context& self, const pid& sup, std::string id,
-                        std::chrono::nanoseconds timeout = default_call_timeout);
-op_result restart_child(runtime& rt, const pid& sup, std::string id,
-                        std::chrono::nanoseconds timeout = default_call_timeout);
-op_result delete_child(context& self, const pid& sup, std::string id,
-                       std::chrono::nanoseconds timeout = default_call_timeout);
-op_result delete_child(runtime& rt, const pid& sup, std::string id,
-                       std::chrono::nanoseconds timeout = default_call_timeout);
-
-// Stops the supervisor: its children (reverse order), then itself (reason
-// normal). Answers once the children are gone. A supervisor that is itself
-// a permanent child is then restarted by its parent: stop a subtree with
-// the parent's terminate_child instead.
-op_result stop(context& self, const pid& sup, std::chrono::nanoseconds timeout = default_call_timeout);
-op_result stop(runtime& rt, const pid& sup, std::chrono::nanoseconds timeout = default_call_timeout);
+// Starts a supervisor (and, synchronously, everything below it). From an
+// actor: linked to the caller, which becomes its parent (its exit stops
+// the supervisor). A failed start leaves nothing running, does not send
+// the caller an exit signal, and fails with errc::start_failed naming the
+// supervisor and the child.
+expected<supervisor> start_link(context& self, supervisor_spec spec);
+// From outside any actor: unlinked; runtime shutdown stops it, children first.
+expected<supervisor> start(runtime& rt, supervisor_spec spec);
 
 // -- reports ---------------------------------------------------------------
 
@@ -240,4 +236,14 @@ inline constexpr std::string_view event_source = "supervisor";
 // "supervisor events: child_started=12 child_exited=3 child_restarted=3".
 std::string summary(const event_log& log);
 
+namespace detail {
+std::string_view errc_name(int code) noexcept;
+inline constexpr error_domain domain{error_category::supervisor, &errc_name};
+}  // namespace detail
+
 }  // namespace weft::sup
+
+template <>
+struct weft::error_code_traits<weft::sup::errc> {
+  static constexpr const error_domain* domain = &weft::sup::detail::domain;
+};

@@ -1,0 +1,21 @@
+# Runs the compiler on one program that must not compile, and passes only if
+# it fails with the expected diagnostic and without a page of errors.
+#   -DCXX=<compiler> -DSOURCE=<file.cpp> -DINCLUDES=<dir;dir> -DEXPECT=<regex> -DMAX_ERRORS=<n>
+set(flags -std=c++20 -fsyntax-only)
+foreach(dir ${INCLUDES})
+  list(APPEND flags -I${dir})
+endforeach()
+execute_process(COMMAND ${CXX} ${flags} ${SOURCE} RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
+set(text "${out}${err}")
+if(status EQUAL 0)
+  message(FATAL_ERROR "${SOURCE} compiled, but it must not")
+endif()
+if(NOT text MATCHES "${EXPECT}")
+  message(FATAL_ERROR "${SOURCE} failed, but not with a diagnostic matching '${EXPECT}':\n${text}")
+endif()
+string(REGEX MATCHALL "error:" errors "${text}")
+list(LENGTH errors count)
+if(count GREATER MAX_ERRORS)
+  message(FATAL_ERROR "${SOURCE}: ${count} errors (at most ${MAX_ERRORS} expected: a readable message, not a page):\n${text}")
+endif()
+message(STATUS "${SOURCE}: refused as expected (${count} error(s))")
