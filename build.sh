@@ -5,9 +5,12 @@
 #   ./build.sh test [VARIANT]   install, build and run the test suite
 #       VARIANT: plain (default) | asan (ASan+UBSan) | tsan | all | ci
 #       ci = plain + asan + tsan + the installed-package consumer check +
-#            the benchmark smoke run + a 30 s libFuzzer run of the journal
-#            record reader (what .ci/run does)
-#   ./build.sh fuzz [SECONDS]   fuzz the journal record reader (default 30 s)
+#            the benchmark smoke run + libFuzzer runs of the journal's
+#            record reader and dump (30 s each) and of the debug-shell
+#            endpoint (30 s) + the aarch64 cross-compile check (what
+#            .ci/run does)
+#   ./build.sh fuzz [SECONDS]   fuzz the journal reader, the journal dump and
+#                               the shell endpoint (default 30 s each)
 #   ./build.sh consumer         build tests/consumer against an installed weft
 #
 # Environment: WEFT_STRESS=1 also runs the long soak/stress configurations;
@@ -56,9 +59,11 @@ consumer_check() {
   ./build/consumer-runtime-app/weft-consumer-runtime
 }
 
-fuzz_journal() {  # fuzz_journal <seconds>
-  echo "== fuzzing the journal record reader for $1 s (clang, libFuzzer + ASan/UBSan)"
-  WEFT_FUZZ_BUILD_DIR="$root/build/fuzz" bash scripts/fuzz-journal.sh "$1"
+fuzz_all() {  # fuzz_all <seconds>: every libFuzzer target, each for <seconds>
+  echo "== fuzzing the journal record reader and weft-journal-dump for $1 s each (clang, libFuzzer + ASan/UBSan)"
+  WEFT_FUZZ_BUILD_DIR="$root/build/fuzz" bash scripts/fuzz-journal.sh "$1" all
+  echo "== fuzzing the debug-shell endpoint's request handling for $1 s (clang, libFuzzer + ASan/UBSan)"
+  WEFT_FUZZ_ENDPOINT_BUILD_DIR="$root/build/fuzz-endpoint" bash scripts/fuzz-endpoint.sh "$1"
 }
 
 bench_smoke() {
@@ -94,13 +99,15 @@ case "${1:-}" in
         "$0" test tsan
         consumer_check
         bench_smoke
-        fuzz_journal 30
+        fuzz_all 30
+        echo "== aarch64 cross-compile check"
+        bash scripts/cross-check-aarch64.sh
         ;;
       *) echo "unknown test variant '${2}': plain | asan | tsan | all | ci" >&2; exit 2 ;;
     esac
     ;;
   consumer) consumer_check ;;
-  fuzz) fuzz_journal "${2:-30}" ;;
+  fuzz) fuzz_all "${2:-30}" ;;
   *)
     sed -n '2,17p' "$0" >&2
     exit 2

@@ -28,8 +28,8 @@ namespace weft::detail {
 using namespace mailbox_bits;
 
 cell::cell(runtime_impl* owner_rt, std::uint64_t actor_id, std::unique_ptr<actor_body> body,
-           const spawn_options& options, std::size_t capacity, overflow_policy policy, bool thread_bound)
-    : capacity_(static_cast<std::uint32_t>(capacity)),
+           const spawn_options& options, std::uint32_t capacity, overflow_policy policy, bool thread_bound)
+    : capacity_(capacity),
       policy_(policy),
       body_(std::move(body)),
       protocol_(body_ != nullptr ? body_->protocol() : nullptr),
@@ -286,7 +286,7 @@ void cell::suspend(std::chrono::steady_clock::time_point deadline, bool has_dead
   worker* w = current_worker(rt);
   fiber* self = current_fiber();
   fiber* next = w->take_carrier();
-  w->switches_.fetch_add(1, std::memory_order_relaxed);
+  w->count_switch();
   switch_to(self, next, &park_hook, this);
   status.store(actor_status::running, std::memory_order_relaxed);
 }
@@ -334,7 +334,7 @@ void cell::yield_now() {
   worker* w = current_worker(rt);
   fiber* self = current_fiber();
   fiber* next = w->take_carrier();
-  w->switches_.fetch_add(1, std::memory_order_relaxed);
+  w->count_switch();
   switch_to(self, next, &yield_hook, this);
   status.store(actor_status::running, std::memory_order_relaxed);
 }

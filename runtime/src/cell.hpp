@@ -209,7 +209,7 @@ struct tracer {
 class cell : public cell_header {
  public:
   cell(runtime_impl* rt, std::uint64_t id, std::unique_ptr<actor_body> body, const spawn_options& options,
-       std::size_t capacity, overflow_policy policy, bool thread_bound);
+       std::uint32_t capacity, overflow_policy policy, bool thread_bound);
   ~cell();
 
   // -- any thread: the mailbox (mailbox.cpp) ------------------------------
@@ -220,7 +220,18 @@ class cell : public cell_header {
   // Returns false if the cell has exited (e is then still the caller's).
   bool deliver_signal(envelope* e);
 
-  std::size_t capacity() const noexcept { return capacity_; }
+  // The mailbox's capacity as spawn_options spells it: weft::unbounded for
+  // an unbounded one (stored as unbounded_capacity).
+  std::size_t capacity() const noexcept { return capacity_ == unbounded_capacity ? weft::unbounded : capacity_; }
+  // How the cell stores an unbounded capacity: the mailbox state word has
+  // 32 bits for the queued count (mailbox_bits), so no bound reaches it.
+  static constexpr std::uint32_t unbounded_capacity = 0xFFFF'FFFF;
+  // spawn_options' capacity (0: the runtime's default) as stored.
+  static std::uint32_t stored_capacity(std::size_t requested, std::size_t runtime_default) noexcept {
+    const std::size_t c = requested == 0 ? runtime_default : requested;
+    if (c == 0) return 1;
+    return c >= unbounded_capacity ? unbounded_capacity : static_cast<std::uint32_t>(c);
+  }
   overflow_policy policy() const noexcept { return policy_; }
   std::size_t mailbox_length() const noexcept {
     return mailbox_bits::queued(state_.load(std::memory_order_relaxed));
@@ -373,10 +384,14 @@ void terminate(cell* c, exit_reason reason);
 void bounce_request(envelope& e, error cause);
 
 inline cell* as_cell(cell_header* h) noexcept { return static_cast<cell*>(h); }
-inline cell* as_cell(const pid& p) noexcept { return static_cast<cell*>(p.raw()); }
+struct pid_access {
+  static cell_header* raw(const pid& p) noexcept { return p.cell_; }
+  static pid adopt(cell_header* c) noexcept { return pid(c); }
+};
+inline cell* as_cell(const pid& p) noexcept { return static_cast<cell*>(pid_access::raw(p)); }
 inline pid pid_of(cell* c) noexcept {
   retain(c);
-  return pid(c, pid::adopt_t{});
+  return pid_access::adopt(c);
 }
 
 template <class F>

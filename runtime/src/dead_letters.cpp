@@ -19,7 +19,7 @@ void runtime_impl::count_dead_letter(dead_letter_cause cause, const cell* target
     std::lock_guard lock(dead_letter_mutex_);
     subscriber = dead_letter_subscriber_;
   }
-  if (!subscriber || subscriber.raw() == target) return;  // never about itself: no loops
+  if (!subscriber || as_cell(subscriber) == target) return;  // never about itself: no loops
   dead_letter letter{cause, target != nullptr ? pid_of(const_cast<cell*>(target)) : pid(),
                      e != nullptr ? std::string(e->tag->name) : std::string()};
   post(nullptr, as_cell(subscriber), make_envelope(std::move(letter)), send_mode::try_once, no_timeout);

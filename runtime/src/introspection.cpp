@@ -75,6 +75,7 @@ actor_info snapshot(cell* c) {
   info.self = pid_of(c);
   info.status = c->status.load(std::memory_order_relaxed);
   info.handler_style = c->handler_style_;
+  if (c->protocol_ != nullptr) info.protocol = std::string(c->protocol_->name);
   info.mailbox_length = c->mailbox_length();
   info.mailbox_capacity = c->capacity();
   info.overflow = c->policy();

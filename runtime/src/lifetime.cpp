@@ -111,9 +111,7 @@ void runtime_impl::teardown() {
   // Blocking-call threads may still be delivering the wake of a call that
   // just returned; they touch the scheduler, so they go before the workers.
   blocking_.stop();
-  for (auto& w : workers_) {
-    if (w->thread_.joinable()) w->thread_.join();
-  }
+  for (auto& w : workers_) w->join();
   timers_.wake_fd_ = -1;
   timers_.clear();
   workers_.clear();

@@ -98,10 +98,10 @@ errc from_errno(int e) {
 // errc::none also when an edge was already pending: the caller retries.
 errc wait_ready(detail::runtime_impl* rt, int fd, std::uint64_t& io, detail::io_direction dir, const deadline& d) {
   detail::worker* w = detail::current_worker(rt);
-  if (w == nullptr || w->running_ == nullptr) return errc::not_in_actor;
+  if (w == nullptr || w->running() == nullptr) return errc::not_in_actor;
   if (d.passed()) return errc::timeout;
   if (io == 0 && (io = rt->poller_.add(fd)) == 0) return errc::system;
-  detail::cell* self = w->running_;
+  detail::cell* self = w->running();
   std::atomic<bool> fired{false};
   switch (rt->poller_.arm(io, dir, detail::io_waiter{detail::pid_of(self), &fired, {}})) {
     case detail::arm_result::ready: return ok;
@@ -360,8 +360,8 @@ expected<void> socket::write_all(std::string_view data, std::chrono::nanoseconds
 expected<void> socket::notify_readable(std::uint64_t tag) {
   if (fd_ < 0) return fail(errc::closed);
   detail::worker* w = detail::current_worker(rt_);
-  if (w == nullptr || w->running_ == nullptr) return fail(errc::not_in_actor);
-  pid me = detail::pid_of(w->running_);
+  if (w == nullptr || w->running() == nullptr) return fail(errc::not_in_actor);
+  pid me = detail::pid_of(w->running());
   if (std::exchange(notifying_, false)) rt_->poller_.disarm(io_, detail::io_direction::in);
   auto notify_now = [&] {
     detail::as_cell(me)->deliver(nullptr, detail::make_envelope(readable{tag}), detail::send_mode::try_once,

@@ -14,7 +14,6 @@
 
 #include <fmt/format.h>
 
-#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -38,16 +37,8 @@ runtime_impl::runtime_impl(runtime_options options)
   if (event_fd_ < 0) throw std::runtime_error("weft: eventfd failed; cannot start the runtime");
   timers_.wake_fd_ = event_fd_;
   poller_.watch_wake_fd(event_fd_);
-  for (unsigned i = 0; i < options_.workers; ++i) workers_.push_back(std::make_unique<worker>(this, i));
-  for (auto& w : workers_) {
-    worker* raw = w.get();
-    w->thread_ = std::thread([raw] {
-      // "weft-w<N>" in top, gdb and /proc/<pid>/task/*/comm (15 chars max).
-      const std::string name = "weft-w" + std::to_string(raw->index_);
-      ::pthread_setname_np(::pthread_self(), name.c_str());
-      raw->main();
-    });
-  }
+  for (unsigned i = 0; i < options_.workers; ++i) workers_.push_back(std::make_unique<worker_shared>(this, i));
+  for (auto& w : workers_) w->start();
 }
 
 runtime_impl::~runtime_impl() = default;
@@ -56,9 +47,7 @@ pid runtime_impl::spawn(cell* parent, std::unique_ptr<actor_body> body, spawn_op
   const bool owned = parent != nullptr ? !parent->thread_bound_ && parent->rt == this : owns_calling_thread();
   outside_call call(this, owned);
   if (!call || stopping()) return pid();
-  std::size_t capacity = options.mailbox_capacity == 0 ? options_.default_mailbox_capacity : options.mailbox_capacity;
-  if (capacity == unbounded || capacity > 0xFFFF'FFFEull) capacity = 0xFFFF'FFFFull;
-  if (capacity == 0) capacity = 1;
+  const std::uint32_t capacity = cell::stored_capacity(options.mailbox_capacity, options_.default_mailbox_capacity);
   const overflow_policy policy = options.overflow.value_or(options_.default_overflow);
   auto* c = new cell(this, next_id_.fetch_add(1, std::memory_order_relaxed), std::move(body), options, capacity,
                      policy, false);
@@ -97,8 +86,7 @@ pid runtime_impl::spawn(cell* parent, std::unique_ptr<actor_body> body, spawn_op
 }
 
 cell* runtime_impl::make_thread_cell(const spawn_options& options) {
-  std::size_t capacity = options.mailbox_capacity == 0 ? options_.default_mailbox_capacity : options.mailbox_capacity;
-  if (capacity == unbounded || capacity > 0xFFFF'FFFEull) capacity = 0xFFFF'FFFFull;
+  const std::uint32_t capacity = cell::stored_capacity(options.mailbox_capacity, options_.default_mailbox_capacity);
   auto* c = new cell(this, next_id_.fetch_add(1, std::memory_order_relaxed), nullptr, options, capacity,
                      options.overflow.value_or(options_.default_overflow), true);
   c->started_ = true;
@@ -146,16 +134,7 @@ runtime_stats runtime_impl::stats() const {
   s.timers_pending = timers_.pending();
   s.global_queue_length = global_size_.load(std::memory_order_relaxed);
   s.fibers_in_use = stack_pool_fibers_in_use(stacks_);
-  for (const auto& w : workers_) {
-    worker_stats ws;
-    ws.run_queue_length = w->queue_.size();
-    ws.activations = w->activations_.load(std::memory_order_relaxed);
-    ws.steals = w->steals_.load(std::memory_order_relaxed);
-    ws.fiber_switches = w->switches_.load(std::memory_order_relaxed);
-    ws.parks = w->parks_.load(std::memory_order_relaxed);
-    ws.parked = w->parked_.load(std::memory_order_relaxed);
-    s.workers.push_back(ws);
-  }
+  for (const auto& w : workers_) s.workers.push_back(w->stats());
   for (std::size_t i = 0; i < dead_letters_.size(); ++i) {
     s.dead_letters.by_cause[i] = dead_letters_[i].load(std::memory_order_relaxed);
   }

@@ -29,27 +29,87 @@ namespace weft::detail {
 
 class runtime_impl;
 
+// A worker is split the way Tokio splits its workers (Shared/Remote vs
+// Core): what any thread may touch is a worker_shared, held by the runtime;
+// what only the worker's own thread may touch is a worker, which that
+// thread constructs on its own stack (worker_shared::start) and reaches
+// through current_worker(). No other thread can name a worker, so owner-only
+// state (runnext, the carriers, the running actor) is kept owner-only by
+// the compiler, not by a comment.
+
+class worker;
+
+// What every thread may use of a worker: the thieves' end of its run queue,
+// its parking slot, its statistics.
+class worker_shared {
+ public:
+  worker_shared(runtime_impl* rt, unsigned index) noexcept : rt_(rt), index_(index) {}
+  worker_shared(const worker_shared&) = delete;
+  worker_shared& operator=(const worker_shared&) = delete;
+
+  // -- the runtime (constructor, shutdown, teardown) --
+  // Starts the worker's thread, which builds its worker and runs its loop.
+  void start();
+  void join();
+
+  // -- any thread --
+  // Wakes the worker if it is parked (on its condvar, or in epoll_wait as
+  // the driver). Workers live as long as the runtime.
+  void unpark();
+  // Moves up to half of this worker's queue into the thief's own (see
+  // run_queue::steal_into); one of them to run now, or nullptr.
+  cell* steal_into(run_queue& thief_queue) noexcept { return queue_.steal_into(thief_queue); }
+  std::uint32_t queue_length() const noexcept { return queue_.size(); }
+  bool parked() const noexcept { return parked_.load(std::memory_order_acquire); }
+  worker_stats stats() const noexcept;
+
+ private:
+  friend class worker;  // the owner's half
+
+  runtime_impl* rt_;
+  unsigned index_;
+  std::thread thread_;
+  run_queue queue_;  // pushed and popped by the owner, stolen from by others
+  // Parking.
+  std::mutex park_mutex_;
+  std::condition_variable park_cv_;
+  bool notified_ = false;   // under park_mutex_
+  bool is_driver_ = false;  // under park_mutex_
+  std::atomic<bool> parked_{false};
+  // Statistics, written by the owner, read relaxed by anyone.
+  std::atomic<std::uint64_t> activations_{0};
+  std::atomic<std::uint64_t> steals_{0};
+  std::atomic<std::uint64_t> switches_{0};
+  std::atomic<std::uint64_t> parks_{0};
+};
+
+// The owner's half: lives on its worker thread's stack for the thread's
+// whole life. Every member is for that thread only (fibers carried between
+// threads re-read current_worker() after each switch).
 class worker {
  public:
-  worker(runtime_impl* rt, unsigned index) : rt_(rt), index_(index) {}
+  explicit worker(worker_shared& shared) noexcept : shared_(shared), rt_(shared.rt_) {}
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
 
-  // -- owning thread only --
   void main();                        // the thread function
-  void loop();                        // runs on a carrier fiber, never returns normally
   cell* find_work();
   void run(cell* c);
   void make_runnable(cell* c, bool yielded);
   fiber* take_carrier();              // a fiber to continue the loop on
   void keep_spare(fiber* f);
+  void count_switch() noexcept { shared_.switches_.fetch_add(1, std::memory_order_relaxed); }
+
+  runtime_impl* runtime() const noexcept { return rt_; }
+  const worker_shared& shared() const noexcept { return shared_; }
+  cell* running() const noexcept { return running_; }  // the actor of the current activation
+  fiber* root() const noexcept { return root_; }       // the thread's own stack
+
+ private:
   void park();
 
-  // -- any thread --
-  void unpark();
-
+  worker_shared& shared_;
   runtime_impl* rt_;
-  unsigned index_;
-  std::thread thread_;
-  run_queue queue_;
   cell* runnext_ = nullptr;
   unsigned runnext_streak_ = 0;
   std::uint64_t tick_ = 0;
@@ -57,17 +117,6 @@ class worker {
   fiber* root_ = nullptr;             // the thread's own stack
   fiber* spare_ = nullptr;            // a suspended carrier, ready to continue the loop
   cell* running_ = nullptr;
-  // Parking.
-  std::mutex park_mutex_;
-  std::condition_variable park_cv_;
-  bool notified_ = false;             // under park_mutex_
-  std::atomic<bool> parked_{false};
-  bool is_driver_ = false;
-  // Statistics, written by the owner, read relaxed by anyone.
-  std::atomic<std::uint64_t> activations_{0};
-  std::atomic<std::uint64_t> steals_{0};
-  std::atomic<std::uint64_t> switches_{0};
-  std::atomic<std::uint64_t> parks_{0};
 };
 
 // The worker running on this thread, if it is one of `rt`'s.
@@ -184,7 +233,7 @@ class runtime_impl {
   runtime_options options_;
   std::chrono::steady_clock::time_point epoch_;
   stack_pool* stacks_;
-  std::vector<std::unique_ptr<worker>> workers_;
+  std::vector<std::unique_ptr<worker_shared>> workers_;
   timer_service timers_;
   blocking_pool blocking_;
 
@@ -196,7 +245,7 @@ class runtime_impl {
 
   // Parking: see work_stealing.cpp for the protocol.
   std::mutex idle_mutex_;
-  std::vector<worker*> idle_;                 // under idle_mutex_
+  std::vector<worker_shared*> idle_;          // under idle_mutex_
   std::atomic<int> idle_count_{0};
   std::atomic<int> searching_{0};
   std::mutex driver_mutex_;                   // held by the worker parked as the timer driver

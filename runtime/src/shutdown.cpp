@@ -32,7 +32,7 @@ bool runtime_impl::wait_quiescent(std::chrono::nanoseconds timeout) {
   for (;;) {
     bool quiet = idle_count_.load(std::memory_order_acquire) == static_cast<int>(workers_.size()) &&
                  global_size_.load(std::memory_order_acquire) == 0 && blocking_.busy() == 0;
-    for (auto& w : workers_) quiet = quiet && w->queue_.size() == 0 && w->parked_.load(std::memory_order_acquire);
+    for (auto& w : workers_) quiet = quiet && w->queue_length() == 0 && w->parked();
     quiet_rounds = quiet ? quiet_rounds + 1 : 0;
     if (quiet_rounds >= 3) return true;
     if (std::chrono::steady_clock::now() >= deadline) return false;
@@ -112,9 +112,7 @@ bool runtime_impl::shutdown(shutdown_mode mode, std::chrono::nanoseconds timeout
   }
   stop_workers_.store(true, std::memory_order_release);
   wake_all_workers();
-  for (auto& w : workers_) {
-    if (w->thread_.joinable()) w->thread_.join();
-  }
+  for (auto& w : workers_) w->join();
   // Actors that were runnable when they died may still sit in queues;
   // they hold no references (the run queues do not own cells).
   timers_.clear();

@@ -7,6 +7,12 @@
 // worker switches to the actor's fiber, and the carrier it leaves becomes
 // the spare. An actor that never blocks never costs a switch.
 //
+// Ownership: a worker is two objects (runtime_impl.hpp). worker_shared is
+// what other threads touch (the thieves' end of the run queue, parking,
+// statistics); worker is what only its thread touches (runnext, carriers,
+// the running actor), built on that thread's stack by worker_shared::start
+// and found through current_worker(). Nothing else can reach a worker.
+//
 // Where runnable actors wait:
 //   runnext  one slot, owner only: the actor the running one just woke by
 //            sending to it. Taking it next keeps a request/reply pair on one
@@ -40,12 +46,14 @@
 #include "cell.hpp"
 #include "runtime_impl.hpp"
 
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <string>
 
 namespace weft::detail {
 
@@ -93,7 +101,7 @@ void carrier_entry(void*) {
     cell* c = w->find_work();
     if (c == nullptr) {
       // Stopping: back to the thread's own stack; this carrier is done.
-      switch_to(current_fiber(), w->root_, [](fiber* departed, void*) { fiber_destroy(departed); }, nullptr);
+      switch_to(current_fiber(), w->root(), [](fiber* departed, void*) { fiber_destroy(departed); }, nullptr);
     }
     w->run(c);
   }
@@ -112,7 +120,32 @@ void run_on_fresh_fiber(void* arg) {
 
 worker* current_worker(const runtime_impl* rt) noexcept {
   worker* w = this_thread_worker();
-  return (w != nullptr && w->rt_ == rt) ? w : nullptr;
+  return (w != nullptr && w->runtime() == rt) ? w : nullptr;
+}
+
+void worker_shared::start() {
+  thread_ = std::thread([this] {
+    // "weft-w<N>" in top, gdb and /proc/<pid>/task/*/comm (15 chars max).
+    const std::string name = "weft-w" + std::to_string(index_);
+    ::pthread_setname_np(::pthread_self(), name.c_str());
+    worker owner(*this);
+    owner.main();
+  });
+}
+
+void worker_shared::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+worker_stats worker_shared::stats() const noexcept {
+  worker_stats ws;
+  ws.run_queue_length = queue_.size();
+  ws.activations = activations_.load(std::memory_order_relaxed);
+  ws.steals = steals_.load(std::memory_order_relaxed);
+  ws.fiber_switches = switches_.load(std::memory_order_relaxed);
+  ws.parks = parks_.load(std::memory_order_relaxed);
+  ws.parked = parked_.load(std::memory_order_relaxed);
+  return ws;
 }
 
 void worker::main() {
@@ -149,11 +182,11 @@ void worker::keep_spare(fiber* f) {
 
 void worker::run(cell* c) {
   running_ = c;
-  activations_.fetch_add(1, std::memory_order_relaxed);
+  shared_.activations_.fetch_add(1, std::memory_order_relaxed);
   if (c->suspended_ != nullptr) {
     fiber* f = std::exchange(c->suspended_, nullptr);
     c->suspended_published_.store(false, std::memory_order_relaxed);
-    switches_.fetch_add(1, std::memory_order_relaxed);
+    count_switch();
     // Returns when this carrier is taken as a spare again, on this worker.
     switch_to(current_fiber(), f, &spare_hook, this);
     return;
@@ -161,7 +194,7 @@ void worker::run(cell* c) {
   fiber* self = current_fiber();
   if (c->stack_size_ > fiber_stack_size(self)) {
     fiber* big = fiber_create(rt_->stacks_, c->stack_size_, &run_on_fresh_fiber, c);
-    switches_.fetch_add(1, std::memory_order_relaxed);
+    count_switch();
     switch_to(self, big, &spare_hook, this);
     return;
   }
@@ -178,10 +211,10 @@ void worker::make_runnable(cell* c, bool yielded) {
     }
     std::swap(runnext_, c);  // the newest wake-up runs next; the older one queues
   }
-  if (!queue_.push(c)) {
+  if (!shared_.queue_.push(c)) {
     // Ring full: move half of it, and c, to the global queue in one go.
     std::array<cell*, run_queue::capacity> batch;
-    const std::uint32_t n = queue_.take_half(batch);
+    const std::uint32_t n = shared_.queue_.take_half(batch);
     std::lock_guard lock(rt_->global_mutex_);
     for (std::uint32_t i = 0; i < n; ++i) rt_->push_global_locked(batch[i]);
     rt_->push_global_locked(c);
@@ -211,7 +244,7 @@ cell* worker::find_work() {
       make_runnable(c, true);
     }
     runnext_streak_ = 0;
-    if (cell* c = queue_.pop()) return c;
+    if (cell* c = shared_.queue_.pop()) return c;
     if (rt_->global_size_.load(std::memory_order_relaxed) > 0) {
       if (cell* c = rt_->pop_global()) return c;
     }
@@ -230,16 +263,17 @@ cell* worker::find_work() {
         rng_ ^= rng_ << 17;
         const unsigned start = static_cast<unsigned>(rng_ % static_cast<std::uint64_t>(workers));
         for (int i = 0; i < workers && stolen == nullptr; ++i) {
-          worker* victim = rt_->workers_[(start + static_cast<unsigned>(i)) % static_cast<unsigned>(workers)].get();
-          if (victim == this) continue;
-          stolen = victim->queue_.steal_into(queue_);
+          worker_shared* victim =
+              rt_->workers_[(start + static_cast<unsigned>(i)) % static_cast<unsigned>(workers)].get();
+          if (victim == &shared_) continue;
+          stolen = victim->steal_into(shared_.queue_);
         }
       }
       const int left = rt_->searching_.fetch_sub(1, std::memory_order_seq_cst) - 1;
       if (stolen != nullptr) {
-        steals_.fetch_add(1, std::memory_order_relaxed);
+        shared_.steals_.fetch_add(1, std::memory_order_relaxed);
         // The last searcher found work: there may be more, wake a helper.
-        if (left == 0 && queue_.size() > 0) rt_->notify_work();
+        if (left == 0 && shared_.queue_.size() > 0) rt_->notify_work();
         return stolen;
       }
     }
@@ -250,13 +284,13 @@ cell* worker::find_work() {
 void worker::park() {
   {
     std::lock_guard lock(rt_->idle_mutex_);
-    rt_->idle_.push_back(this);
+    rt_->idle_.push_back(&shared_);
     rt_->idle_count_.fetch_add(1, std::memory_order_seq_cst);
   }
   std::atomic_thread_fence(std::memory_order_seq_cst);
   auto leave_idle_list = [&] {
     std::lock_guard lock(rt_->idle_mutex_);
-    auto it = std::find(rt_->idle_.begin(), rt_->idle_.end(), this);
+    auto it = std::find(rt_->idle_.begin(), rt_->idle_.end(), &shared_);
     if (it != rt_->idle_.end()) {
       rt_->idle_.erase(it);
       rt_->idle_count_.fetch_sub(1, std::memory_order_seq_cst);
@@ -264,23 +298,23 @@ void worker::park() {
   };
   bool work = rt_->global_size_.load(std::memory_order_seq_cst) > 0 ||
               rt_->stop_workers_.load(std::memory_order_seq_cst) || runnext_ != nullptr;
-  for (auto& other : rt_->workers_) work = work || other->queue_.size() > 0;
+  for (auto& other : rt_->workers_) work = work || other->queue_length() > 0;
   if (work) {
     leave_idle_list();
     return;
   }
-  parks_.fetch_add(1, std::memory_order_relaxed);
-  parked_.store(true, std::memory_order_relaxed);
+  shared_.parks_.fetch_add(1, std::memory_order_relaxed);
+  shared_.parked_.store(true, std::memory_order_relaxed);
   if (rt_->driver_mutex_.try_lock()) {
     {
-      std::lock_guard lock(park_mutex_);
-      is_driver_ = true;
+      std::lock_guard lock(shared_.park_mutex_);
+      shared_.is_driver_ = true;
     }
     for (;;) {
       {
-        std::lock_guard lock(park_mutex_);
-        if (notified_) {
-          notified_ = false;
+        std::lock_guard lock(shared_.park_mutex_);
+        if (shared_.notified_) {
+          shared_.notified_ = false;
           break;
         }
       }
@@ -297,22 +331,22 @@ void worker::park() {
       if (rt_->poller_.harvest(timeout_ms, true) > 0) break;
     }
     {
-      std::lock_guard lock(park_mutex_);
-      is_driver_ = false;
+      std::lock_guard lock(shared_.park_mutex_);
+      shared_.is_driver_ = false;
     }
     rt_->driver_mutex_.unlock();
   } else {
-    std::unique_lock lock(park_mutex_);
-    park_cv_.wait(lock, [&] { return notified_; });
-    notified_ = false;
+    std::unique_lock lock(shared_.park_mutex_);
+    shared_.park_cv_.wait(lock, [&] { return shared_.notified_; });
+    shared_.notified_ = false;
   }
-  parked_.store(false, std::memory_order_relaxed);
+  shared_.parked_.store(false, std::memory_order_relaxed);
   // A worker that leaves the driver role to run actors still fires timers
   // from find_work (every 61st pick), and parks as the driver again.
   leave_idle_list();
 }
 
-void worker::unpark() {
+void worker_shared::unpark() {
   bool driver = false;
   {
     std::lock_guard lock(park_mutex_);
@@ -399,8 +433,9 @@ void runtime_impl::wake_one_idle() {
   // on the idle list (poller::harvest delivering readiness): it must not
   // pick itself. Waking itself cost an eventfd write and a wasted
   // epoll_wait per harvest, and left the other idle worker asleep.
-  worker* self = current_worker(this);
-  worker* w = nullptr;
+  const worker* caller = current_worker(this);
+  const worker_shared* self = caller != nullptr ? &caller->shared() : nullptr;
+  worker_shared* w = nullptr;
   {
     std::lock_guard lock(idle_mutex_);
     for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {

@@ -81,7 +81,7 @@ json pids_json(std::vector<pid> ps) {
 }
 
 json capacity_json(std::size_t capacity) {
-  return capacity >= 0xFFFFFFFFu ? json(nullptr) : json(capacity);
+  return capacity == unbounded ? json(nullptr) : json(capacity);
 }
 
 // Memory an actor holds besides its state, which the runtime cannot see:
@@ -101,6 +101,7 @@ json actor_json(const actor_info& a) {
       {"parent", pid_json(a.parent)},
       {"status", std::string(to_string(a.status))},
       {"style", a.handler_style ? "handler" : "erlang"},
+      {"protocol", a.protocol.empty() ? json(nullptr) : json(a.protocol)},
       {"trap_exit", a.trap_exit},
       {"mailbox",
        {{"length", a.mailbox_length},

@@ -178,6 +178,11 @@ std::optional<std::string> field::text_or_null(std::string_view key) const {
   return v.get<std::string>();
 }
 
+std::optional<std::string> field::text_if_present(std::string_view key) const {
+  if (member_if_present(key) == nullptr) return std::nullopt;
+  return text_or_null(key);
+}
+
 namespace {
 
 std::optional<std::uint64_t> as_count(const json& v) {

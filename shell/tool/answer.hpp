@@ -53,6 +53,7 @@ class field {
   field array(std::string_view key) const;   // an array
   std::string text(std::string_view key) const;
   std::optional<std::string> text_or_null(std::string_view key) const;
+  std::optional<std::string> text_if_present(std::string_view key) const;  // absent or null: nullopt
   std::uint64_t count(std::string_view key) const;  // an integer >= 0
   std::optional<std::uint64_t> count_or_null(std::string_view key) const;
   std::optional<std::uint64_t> count_if_present(std::string_view key) const;  // absent: nullopt

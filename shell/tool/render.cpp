@@ -364,6 +364,8 @@ void render_info(const field& r, std::ostream& out, bool colour) {
   const std::string status = r.text("status");
   const std::string style = r.text("style");
   const bool trap_exit = r.flag("trap_exit");
+  // Absent in answers from weft before typed protocols.
+  const std::optional<std::string> protocol = r.text_if_present("protocol");
   const field m = r.object("mailbox");
   const std::uint64_t length = m.count("length");
   const std::optional<std::uint64_t> capacity = m.count_or_null("capacity");
@@ -385,12 +387,12 @@ void render_info(const field& r, std::ostream& out, bool colour) {
   const std::uint64_t monitors = r.count("monitors");
   out << fmt::format(
       "pid          {}\nname         {}\nlabel        {}\nparent       {}\nstatus       {}\n"
-      "style        {}{}\nmailbox      {} (overflow {}, dropped {}, rejected {})\n"
+      "style        {}{}\nprotocol     {}\nmailbox      {} (overflow {}, dropped {}, rejected {})\n"
       "processed    {} ({:.1f} msg/s over its life)\nrestarts     {}\nspawned at   {}\n"
       "stack        {} bytes{}; high-water {} bytes\nlinks        {}\nmonitored by {}\nmonitors     {}\n",
       printable(pid), printable(name), printable(label), parent ? printable(*parent) : "(none)",
       paint(colour, status_colour(status), printable(status)), printable(style), trap_exit ? ", traps exits" : "",
-      mailbox_text(length, capacity, colour), printable(overflow), dropped, rejected, processed, rate, restarts,
+      protocol ? printable(*protocol) : "(untyped)", mailbox_text(length, capacity, colour), printable(overflow), dropped, rejected, processed, rate, restarts,
       printable(spawned_at), stack_bytes, held, high_water, links, monitored_by, monitors);
 }
 

@@ -124,6 +124,22 @@ TEST_CASE("a ref converts to a ref of a protocol it includes and to a pid; a pid
   self.send(erlang, 1);
 }
 
+TEST_CASE("introspection names a typed actor's protocol and leaves an untyped actor's empty") {
+  weft::runtime rt(small_runtime());
+  weft::ref<named_counter> typed = rt.spawn_actor<counter_actor>(0);
+  weft::pid untyped = rt.spawn([](weft::context&) -> weft::behavior { return {[](int) {}}; });
+  const auto typed_info = rt.info(typed);
+  REQUIRE(typed_info.has_value());
+  CHECK(typed_info->protocol.find("named_counter") != std::string::npos);
+  const auto untyped_info = rt.info(untyped);
+  REQUIRE(untyped_info.has_value());
+  CHECK(untyped_info->protocol.empty());
+  CHECK(untyped_info->mailbox_capacity == rt.options().default_mailbox_capacity);
+  weft::pid unbounded = rt.spawn([](weft::context&) -> weft::behavior { return {[](int) {}}; },
+                                 {.mailbox_capacity = weft::unbounded});
+  CHECK(rt.info(unbounded)->mailbox_capacity == weft::unbounded);
+}
+
 TEST_CASE("a request no handler takes is answered at once with unhandled and counted as a dead letter") {
   weft::runtime rt(small_runtime());
   weft::pid c = rt.spawn(counting);

@@ -196,6 +196,7 @@ TEST_CASE("info, links, monitors and state describe an actor") {
   CHECK(info["pid"] == a.to_string());
   CHECK(info["label"] == "fruit");
   CHECK(info["style"] == "handler");
+  CHECK(info["protocol"].is_null());  // untyped
   CHECK(info["mailbox"]["capacity"] == 1024);
   // The monitor is a signal the actor processes: it shows up soon, not at once.
   CHECK(weft_test::eventually([&] {

@@ -42,9 +42,12 @@ struct actor_info {
   std::size_t monitors = 0;  // monitors this actor holds on others
   actor_status status = actor_status::runnable;
   bool handler_style = false;
+  // The protocol a typed actor was spawned with (its type's name, e.g.
+  // "counter_protocol"); empty for an untyped actor.
+  std::string protocol;
   bool trap_exit = false;
   std::size_t mailbox_length = 0;
-  std::size_t mailbox_capacity = 0;  // 0xFFFFFFFF: unbounded
+  std::size_t mailbox_capacity = 0;  // weft::unbounded (options.hpp) for an unbounded mailbox
   overflow_policy overflow = overflow_policy::block;
   std::uint64_t dropped = 0;
   std::uint64_t rejected = 0;

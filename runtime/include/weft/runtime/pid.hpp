@@ -47,14 +47,15 @@ inline void release(cell_header* c) noexcept {
   if (c->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy_cell(c);
 }
 
+// The runtime's own sources reach a pid's control block through this
+// (defined in runtime/src/cell.hpp); nothing else can.
+struct pid_access;
+
 }  // namespace detail
 
 class pid {
  public:
   pid() noexcept = default;
-  // Adopts one reference the caller already holds.
-  struct adopt_t {};
-  pid(detail::cell_header* c, adopt_t) noexcept : cell_(c) {}
 
   pid(const pid& other) noexcept : cell_(other.cell_) {
     if (cell_ != nullptr) detail::retain(cell_);
@@ -89,9 +90,13 @@ class pid {
     return std::compare_three_way{}(a.cell_, b.cell_);
   }
 
-  detail::cell_header* raw() const noexcept { return cell_; }
+  friend struct std::hash<pid>;
 
  private:
+  friend struct detail::pid_access;
+  // Adopts one reference the caller already holds.
+  explicit pid(detail::cell_header* c) noexcept : cell_(c) {}
+
   detail::cell_header* cell_ = nullptr;
 };
 
@@ -100,6 +105,6 @@ class pid {
 template <>
 struct std::hash<weft::pid> {
   std::size_t operator()(const weft::pid& p) const noexcept {
-    return std::hash<const void*>{}(p.raw());
+    return std::hash<const void*>{}(p.cell_);
   }
 };
