@@ -11,6 +11,7 @@ packages=(
   g++ clang libclang-rt-14-dev cmake ninja-build pkg-config
   libboost-context-dev libboost-dev libfmt-dev doctest-dev
   libsqlite3-dev libedit-dev nlohmann-json3-dev tmux python3
+  g++-aarch64-linux-gnu
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(libcaf-dev erlang-nox gnuplot-nox)

@@ -31,25 +31,23 @@ cell::cell(runtime_impl* owner_rt, std::uint64_t actor_id, std::unique_ptr<actor
            const spawn_options& options, std::uint32_t capacity, overflow_policy policy, bool thread_bound)
     : capacity_(capacity),
       policy_(policy),
-      body_(std::move(body)),
-      protocol_(body_ != nullptr ? body_->protocol() : nullptr),
-      ctx_(this),
-      handler_style_(body_ != nullptr && body_->handler_style()),
-      trap_exit_(options.trap_exit || thread_bound),
+      protocol_(body != nullptr ? body->protocol() : nullptr),
+      handler_style_(body != nullptr && body->handler_style()),
       thread_bound_(thread_bound),
       stack_size_(options.stack_size),
-      spawned_at_(std::chrono::system_clock::now()) {
+      spawned_at_(std::chrono::system_clock::now()),
+      owned_(this, std::move(body), stash_counted_, options.trap_exit || thread_bound) {
   id = actor_id;
   rt = owner_rt;
   owner_rt->anchor();  // dropped in destroy_cell (lifetime.cpp)
-  trap_exit_published_.store(trap_exit_, std::memory_order_relaxed);
+  trap_exit_published_.store(owned_.trap_exit_, std::memory_order_relaxed);
   if (!options.label.empty()) extras_locked().label = options.label;
   if (thread_bound) parker_ = std::make_unique<thread_parker>();
 }
 
 cell::~cell() {
   // A cell that never ran (or a thread cell) may still hold envelopes.
-  while (envelope* e = stash_.pop_front()) delete e;
+  while (envelope* e = owned_.stash_.pop_front()) delete e;
   while (mpsc_node* n = inbox_.pop()) delete static_cast<envelope*>(n);
   while (envelope* e = rescued_.pop_front()) delete e;
   delete waiters_.load(std::memory_order_relaxed);
@@ -90,7 +88,7 @@ bool post_signal(cell* from, cell* target, envelope* e) {
 }
 
 runtime_impl* runtime_of(const cell* c) noexcept { return c->rt; }
-context& context_of(cell* c) noexcept { return c->ctx_; }
+context& context_of(cell* c) noexcept { return c->owned().ctx_; }
 
 const protocol_info* protocol_of(const pid& who) noexcept { return who ? as_cell(who)->protocol_ : nullptr; }
 
@@ -116,12 +114,12 @@ void cell::throw_exit(exit_reason reason) {
   throw exit_unwind{std::move(reason)};
 }
 
-namespace {
 
 // Stops the actor now, or after its blocking() call if it is in one.
 envelope* stop_with(cell& c, exit_reason reason) {
-  if (c.defer_exit_) {
-    if (!c.deferred_exit_) c.deferred_exit_ = std::make_unique<exit_reason>(std::move(reason));
+  cell_owned& own = c.owned();
+  if (own.defer_exit_) {
+    if (!own.deferred_exit_) own.deferred_exit_ = std::make_unique<exit_reason>(std::move(reason));
     return nullptr;
   }
   c.throw_exit(std::move(reason));
@@ -131,20 +129,19 @@ envelope* as_exit_message(const pid& from, exit_reason reason) {
   return make_envelope(exit_msg{from, std::move(reason)}, envelope_kind::down);
 }
 
-}  // namespace
 
 envelope* cell::filter(envelope* e) {
   switch (e->kind) {
     case envelope_kind::user:
       return e;
     case envelope_kind::reply:
-      if (awaited_request_ != 0 && e->request_id == awaited_request_) return e;
+      if (owned_.awaited_request_ != 0 && e->request_id == owned_.awaited_request_) return e;
       rt->count_dead_letter(dead_letter_cause::late_reply, this, e);
       delete e;
       return nullptr;
     case envelope_kind::down:
       if (holds<down_msg>(*e)) {
-        auto* held = monitors_out_.get();
+        auto* held = owned_.monitors_out_.get();
         auto it = held != nullptr ? held->find(payload<down_msg>(*e).ref.value) : decltype(held->end()){};
         if (held == nullptr || it == held->end()) {  // demonitored meanwhile
           delete e;
@@ -166,7 +163,7 @@ envelope* cell::filter(envelope* e) {
       if (signal.reason.code() == exit_reason::kind::kill && !signal.from_link) {
         return stop_with(*this, exit_reason::killed());
       }
-      if (trap_exit_) return as_exit_message(signal.from, std::move(signal.reason));
+      if (owned_.trap_exit_) return as_exit_message(signal.from, std::move(signal.reason));
       if (signal.reason.is_normal()) return nullptr;
       return stop_with(*this, signal.reason);
     }
@@ -218,7 +215,7 @@ bool cell::absorb_pending() {
   bool any = false;
   while (envelope* e = pull()) {
     any = true;
-    if (envelope* visible = filter(e)) stash_.push_back(visible);
+    if (envelope* visible = filter(e)) owned_.stash_.push_back(visible);
   }
   return any;
 }
@@ -231,7 +228,6 @@ bool cell::await_input(std::chrono::steady_clock::time_point deadline, bool has_
   return !has_deadline || std::chrono::steady_clock::now() < deadline;
 }
 
-namespace {
 
 // Runs on the next carrier right after an actor's fiber left: the fiber is
 // saved, so the actor may now be resumed by anyone.
@@ -247,7 +243,7 @@ void publish_stack_depth(cell* c, const fiber* departed) {
 
 void park_hook(fiber* departed, void* arg) {
   auto* c = static_cast<cell*>(arg);
-  c->suspended_ = departed;
+  c->owned().suspended_ = departed;
   publish_stack_depth(c, departed);
   c->suspended_published_.store(true, std::memory_order_relaxed);
   if (!c->try_idle()) {
@@ -259,13 +255,12 @@ void park_hook(fiber* departed, void* arg) {
 
 void yield_hook(fiber* departed, void* arg) {
   auto* c = static_cast<cell*>(arg);
-  c->suspended_ = departed;
+  c->owned().suspended_ = departed;
   publish_stack_depth(c, departed);
   c->suspended_published_.store(true, std::memory_order_relaxed);
   current_worker(c->rt)->make_runnable(c, true);
 }
 
-}  // namespace
 
 void cell::suspend(std::chrono::steady_clock::time_point deadline, bool has_deadline) {
   if (thread_bound_) {
@@ -281,7 +276,7 @@ void cell::suspend(std::chrono::steady_clock::time_point deadline, bool has_dead
     parker_->woken = false;
     return;
   }
-  if (unread(state_.load(std::memory_order_acquire)) > pulled_) return;
+  if (unread(state_.load(std::memory_order_acquire)) > owned_.pulled_) return;
   if (has_deadline) arm_wake_timer(deadline);
   worker* w = current_worker(rt);
   fiber* self = current_fiber();
@@ -306,24 +301,24 @@ void cell::suspend(std::chrono::steady_clock::time_point deadline, bool has_dead
 void cell::arm_wake_timer(std::chrono::steady_clock::time_point deadline) {
   const auto now = std::chrono::steady_clock::now();
   const std::int64_t want = deadline.time_since_epoch().count();
-  if (wake_timer_ != 0) {
+  if (owned_.wake_timer_ != 0) {
     const std::int64_t slack = std::max<std::int64_t>(0, (want - now.time_since_epoch().count()) / 8);
-    if (wake_timer_due_ <= now.time_since_epoch().count()) {
+    if (owned_.wake_timer_due_ <= now.time_since_epoch().count()) {
       // Fired, or about to: its wake signal may still come (harmless).
-      wake_timer_ = 0;
-    } else if (wake_timer_due_ <= want && want - wake_timer_due_ <= slack) {
+      owned_.wake_timer_ = 0;
+    } else if (owned_.wake_timer_due_ <= want && want - owned_.wake_timer_due_ <= slack) {
       return;
     } else {
-      rt->timers_.cancel(std::exchange(wake_timer_, 0));
+      rt->timers_.cancel(std::exchange(owned_.wake_timer_, 0));
     }
   }
-  wake_timer_ = rt->timers_.start(std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now),
+  owned_.wake_timer_ = rt->timers_.start(std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now),
                                   std::chrono::nanoseconds::zero(), pid_of(this), nullptr);
-  wake_timer_due_ = want;
+  owned_.wake_timer_due_ = want;
 }
 
 void cell::drop_wake_timer() {
-  if (wake_timer_ != 0) rt->timers_.cancel(std::exchange(wake_timer_, 0));
+  if (owned_.wake_timer_ != 0) rt->timers_.cancel(std::exchange(owned_.wake_timer_, 0));
 }
 
 void cell::yield_now() {
@@ -348,9 +343,9 @@ envelope* receive_envelope(cell* self, matcher m, std::chrono::nanoseconds timeo
   envelope* prev = nullptr;
   const bool trims = self->policy() == overflow_policy::drop_oldest;
   if (trims) self->trim_stash();  // before matching: what it drops must not be taken
-  for (envelope* e = self->stash_.head; e != nullptr; prev = e, e = static_cast<envelope*>(e->next.load(std::memory_order_relaxed))) {
+  for (envelope* e = self->owned().stash_.head; e != nullptr; prev = e, e = static_cast<envelope*>(e->next.load(std::memory_order_relaxed))) {
     if (m.fn(m.arg, *e)) {
-      self->stash_.unlink(prev, e);
+      self->owned().stash_.unlink(prev, e);
       return e;
     }
   }
@@ -363,7 +358,7 @@ envelope* receive_envelope(cell* self, matcher m, std::chrono::nanoseconds timeo
         self->status.store(actor_status::running, std::memory_order_relaxed);
         return e;
       }
-      self->stash_.push_back(e);
+      self->owned().stash_.push_back(e);
       if (trims) self->trim_stash();
     }
     if (has_deadline && !deadline_set) {
@@ -379,8 +374,8 @@ envelope* receive_envelope(cell* self, matcher m, std::chrono::nanoseconds timeo
   }
 }
 
-handling_scope::handling_scope(cell* self, envelope* e) noexcept : self_(self), e_(e), previous_(self->current_) {
-  self->current_ = e;
+handling_scope::handling_scope(cell* self, envelope* e) noexcept : self_(self), e_(e), previous_(self->owned().current_) {
+  self->owned().current_ = e;
 }
 
 handling_scope::~handling_scope() {
@@ -404,7 +399,7 @@ handling_scope::~handling_scope() {
   self_->consumed(*e_);
   // Single writer (the owner): a plain load and store, no locked RMW.
   self_->processed.store(self_->processed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  self_->current_ = previous_;
+  self_->owned().current_ = previous_;
   delete e_;
 }
 
@@ -423,15 +418,15 @@ void send_reply(const pid& to, std::uint64_t request_id, envelope* reply, cell* 
 }
 
 void reply_current(cell* self, envelope* reply) {
-  if (self->current_ == nullptr || self->current_->request_id == 0 || !self->current_->reply_to) {
+  if (self->owned().current_ == nullptr || self->owned().current_->request_id == 0 || !self->owned().current_->reply_to) {
     delete reply;
     return;
   }
-  answer_request(self, *self->current_, reply);
+  answer_request(self, *self->owned().current_, reply);
 }
 
 bool take_current_request(cell* self, pid& reply_to, std::uint64_t& request_id) {
-  envelope* e = self->current_;
+  envelope* e = self->owned().current_;
   if (e == nullptr || e->request_id == 0 || !e->reply_to) return false;
   reply_to = std::move(e->reply_to);
   request_id = std::exchange(e->request_id, 0);
@@ -461,13 +456,13 @@ envelope* ask_envelope(cell* self, const pid& to, envelope* request, std::chrono
     return nullptr;
   }
   const auto start = std::chrono::steady_clock::now();
-  const std::uint64_t id = self->next_request_id_++;
+  const std::uint64_t id = self->owned().next_request_id_++;
   request->request_id = id;
   request->reply_to = pid_of(self);
-  self->awaited_request_ = id;
+  self->owned().awaited_request_ = id;
   const send_status sent = post(self, as_cell(to), request, send_mode::timed, timeout);
   if (sent != send_status::ok) {
-    self->awaited_request_ = 0;
+    self->owned().awaited_request_ = 0;
     failure = ask_failure_of(sent, to);
     return nullptr;
   }
@@ -483,7 +478,7 @@ envelope* ask_envelope(cell* self, const pid& to, envelope* request, std::chrono
             },
             &w};
   envelope* reply = receive_envelope(self, m, left);
-  self->awaited_request_ = 0;
+  self->owned().awaited_request_ = 0;
   if (reply == nullptr) {
     failure = error(ask_errc::timeout,
                     fmt::format("no reply from {} within {} ms", to.to_string(),
@@ -495,19 +490,6 @@ envelope* ask_envelope(cell* self, const pid& to, envelope* request, std::chrono
     delete reply;
     return nullptr;
   }
-  return reply;
-}
-
-envelope* thread_ask_envelope(runtime_impl* rt, const pid& to, envelope* request, std::chrono::nanoseconds timeout,
-                              error& failure) {
-  if (!rt->accepting_external()) {
-    delete request;
-    failure = error(ask_errc::stopping, "the runtime is shutting down");
-    return nullptr;
-  }
-  cell* c = rt->make_thread_cell({});
-  envelope* reply = ask_envelope(c, to, request, timeout, failure);
-  rt->finish_thread_cell(c);
   return reply;
 }
 
@@ -531,7 +513,7 @@ void run_blocking(cell* self, const std::function<void()>& fn) {
   struct job_state {
     std::atomic<bool> done{false};
   } state;
-  self->defer_exit_ = true;
+  self->owned().defer_exit_ = true;
   // The wake is allocated here, not after fn: once `done` is set nothing may
   // fail, or the actor would wait for a wake that never comes.
   std::unique_ptr<envelope> wake(make_envelope(wake_payload{}, envelope_kind::wake));
@@ -549,10 +531,10 @@ void run_blocking(cell* self, const std::function<void()>& fn) {
     self->await_input({}, false);
   }
   self->status.store(actor_status::running, std::memory_order_relaxed);
-  self->defer_exit_ = false;
-  if (self->deferred_exit_) {
-    exit_reason reason = std::move(*self->deferred_exit_);
-    self->deferred_exit_.reset();
+  self->owned().defer_exit_ = false;
+  if (self->owned().deferred_exit_) {
+    exit_reason reason = std::move(*self->owned().deferred_exit_);
+    self->owned().deferred_exit_.reset();
     self->throw_exit(std::move(reason));
   }
 }
@@ -560,14 +542,14 @@ void run_blocking(cell* self, const std::function<void()>& fn) {
 // -- exiting --------------------------------------------------------------
 
 void terminate(cell* c, exit_reason reason) {
-  c->exiting_ = true;
+  c->owned().exiting_ = true;
   c->status.store(actor_status::exiting, std::memory_order_relaxed);
-  if (c->body_ != nullptr && c->started_ && c->handler_style_ && reason.code() != exit_reason::kind::killed) {
-    c->body_->on_exit(c->ctx_, reason);
+  if (c->owned().body_ != nullptr && c->owned().started_ && c->handler_style_ && reason.code() != exit_reason::kind::killed) {
+    c->owned().body_->on_exit(c->owned().ctx_, reason);
   }
-  c->behavior_ = behavior();
-  c->pending_behavior_.reset();
-  c->body_.reset();
+  c->owned().behavior_ = behavior();
+  c->owned().pending_behavior_.reset();
+  c->owned().body_.reset();
   c->drop_wake_timer();
   c->rt->release_name(c);
   const exit_reason link_reason =
@@ -611,7 +593,7 @@ void terminate(cell* c, exit_reason reason) {
     // recursively, one stack frame per generation.
     parent = std::move(c->parent_);
   }
-  c->monitors_out_.reset();
+  c->owned().monitors_out_.reset();
   c->status.store(actor_status::dead, std::memory_order_relaxed);
   if (!c->thread_bound_) c->rt->actor_exited(c);
 }
@@ -622,7 +604,6 @@ void bounce_request(envelope& e, error cause) {
              make_envelope(reply_error{std::move(cause)}, envelope_kind::reply));
 }
 
-namespace {
 
 exit_reason reason_of_current_exception() {
   try {
@@ -640,10 +621,10 @@ exit_reason reason_of_current_exception() {
 // or exited; false if it used its budget with input left (re-queue it).
 bool run_handlers(cell* c) {
   runtime_impl* rt = c->rt;
-  if (!c->started_) {
-    c->started_ = true;
-    c->behavior_ = c->body_->init(c->ctx_);
-    if (!c->behavior_) {
+  if (!c->owned().started_) {
+    c->owned().started_ = true;
+    c->owned().behavior_ = c->owned().body_->init(c->owned().ctx_);
+    if (!c->owned().behavior_) {
       terminate(c, exit_reason::normal());
       return true;
     }
@@ -652,7 +633,7 @@ bool run_handlers(cell* c) {
   const auto time_budget = rt->options_.time_budget;
   std::chrono::steady_clock::time_point started{};
   for (unsigned handled = 0;;) {
-    envelope* e = c->stash_.pop_front();
+    envelope* e = c->owned().stash_.pop_front();
     if (e == nullptr) {
       envelope* raw = c->pull();
       if (raw == nullptr) {
@@ -671,16 +652,16 @@ bool run_handlers(cell* c) {
     }
     {
       handling_scope scope(c, e);
-      if (!c->behavior_.invoke(*e, c)) {
+      if (!c->owned().behavior_.invoke(*e, c)) {
         rt->count_dead_letter(dead_letter_cause::unhandled, c, e);
         // A request no handler takes is answered now, not left to time out.
         bounce_request(*e, error(ask_errc::unhandled, pid_of(c).to_string() + " has no handler for " +
                                                           std::string(e->tag->name)));
       }
     }
-    if (c->pending_behavior_) {
-      c->behavior_ = std::move(*c->pending_behavior_);
-      c->pending_behavior_.reset();
+    if (c->owned().pending_behavior_) {
+      c->owned().behavior_ = std::move(*c->owned().pending_behavior_);
+      c->owned().pending_behavior_.reset();
     }
     ++handled;
     if (handled >= budget) return false;
@@ -695,7 +676,6 @@ bool run_handlers(cell* c) {
   }
 }
 
-}  // namespace
 
 void run_cell(cell* c) {
   c->status.store(actor_status::running, std::memory_order_relaxed);
@@ -704,8 +684,8 @@ void run_cell(cell* c) {
       if (!run_handlers(c)) c->rt->schedule_yield(c);
       return;
     }
-    c->started_ = true;
-    c->body_->run(c->ctx_);
+    c->owned().started_ = true;
+    c->owned().body_->run(c->owned().ctx_);
   } catch (...) {
     terminate(c, reason_of_current_exception());
     return;

@@ -32,6 +32,11 @@
 #include <unordered_map>
 #include <vector>
 
+namespace weft::internal {
+class spawn_restarts_scope;
+detail::envelope* current_message(context& self) noexcept;
+}  // namespace weft::internal
+
 namespace weft::detail {
 
 // Thrown on an actor's own stack to unwind it when it must stop. Not a
@@ -137,7 +142,8 @@ struct envelope_list {
 // senders: when it is non-zero the oldest queued messages are stashed, out
 // of a sender's reach (mailbox.cpp). Written by the owner only.
 struct stash_list : envelope_list {
-  std::atomic<std::uint32_t> counted{0};
+  explicit stash_list(std::atomic<std::uint32_t>& counted_in_cell) noexcept : counted(counted_in_cell) {}
+  std::atomic<std::uint32_t>& counted;  // the cell's stash_counted_
   void push_back(envelope* e) noexcept {
     envelope_list::push_back(e);
     if (counts_against_capacity(e->kind)) bump(1);
@@ -205,6 +211,39 @@ struct tracer {
   static inline std::atomic<std::size_t> live_{0};
 };
 
+
+// What only the actor's owner touches: the code running as the actor (its
+// activation on a worker, its context, a scoped_actor's thread) and the
+// worker that resumes it; never a sender, a snapshot or another actor. A
+// cell keeps it private and hands it out through owned(), which only the
+// owner-side code below is a friend for: the compiler, not a comment,
+// keeps it owner-only (runtime_impl.hpp splits workers the same way).
+struct cell_owned {
+  cell_owned(cell* self, std::unique_ptr<actor_body> body, std::atomic<std::uint32_t>& stash_counted, bool trap_exit)
+      : stash_(stash_counted), body_(std::move(body)), ctx_(self), trap_exit_(trap_exit) {}
+
+  std::uint64_t pulled_ = 0;       // pulled but not yet subtracted from `unread`
+  stash_list stash_;               // visible messages not yet consumed, in order
+  fiber* suspended_ = nullptr;     // the fiber this actor is blocked on, if any
+  std::unique_ptr<actor_body> body_;
+  behavior behavior_;
+  std::unique_ptr<behavior> pending_behavior_;  // set by become(), swapped in after the handler
+  context ctx_;
+  envelope* current_ = nullptr;    // the message being handled
+  std::uint64_t next_request_id_ = 1;
+  std::uint32_t spawn_restarts_ = 0;  // given to the actors it spawns (internal.hpp)
+  std::uint64_t awaited_request_ = 0;
+  std::unique_ptr<std::unordered_map<std::uint64_t, pid>> monitors_out_;  // refs this actor holds (lazy)
+  bool started_ = false;
+  bool trap_exit_ = false;
+  bool exiting_ = false;
+  // The wake timer of the last timed wait, kept across waits (actor.cpp,
+  // arm_wake_timer): its id (0: none) and due time in steady_clock ns.
+  std::uint64_t wake_timer_ = 0;
+  std::int64_t wake_timer_due_ = 0;
+  bool defer_exit_ = false;        // inside blocking(): exits wait for it
+  std::unique_ptr<exit_reason> deferred_exit_;
+};
 
 class cell : public cell_header {
  public:
@@ -282,7 +321,7 @@ class cell : public cell_header {
 
   [[noreturn]] void throw_exit(exit_reason reason);
   bool unread_pending() const noexcept {
-    return mailbox_bits::unread(state_.load(std::memory_order_acquire)) > pulled_;
+    return mailbox_bits::unread(state_.load(std::memory_order_acquire)) > owned_.pulled_;
   }
 
 
@@ -300,34 +339,19 @@ class cell : public cell_header {
   };
   std::atomic<space_waiters*> waiters_{nullptr};
   space_waiters& waiters();
+  // User messages in the owner's stash (owned().stash_), published by the
+  // owner for drop_oldest senders: when non-zero the oldest queued messages
+  // are stashed, out of a sender's reach (mailbox.cpp). Relaxed: a hint.
+  std::atomic<std::uint32_t> stash_counted_{0};
 
-  // Owner section.
-  std::uint64_t pulled_ = 0;       // pulled but not yet subtracted from `unread`
-  stash_list stash_;               // visible messages not yet consumed, in order
-  fiber* suspended_ = nullptr;     // the fiber this actor is blocked on, if any
-  std::unique_ptr<actor_body> body_;
-  const protocol_info* protocol_ = nullptr;  // set at spawn, then read-only (any thread)
-  behavior behavior_;
-  std::unique_ptr<behavior> pending_behavior_;  // set by become(), swapped in after the handler
-  context ctx_;
-  envelope* current_ = nullptr;    // the message being handled
-  std::uint64_t next_request_id_ = 1;
-  std::uint32_t spawn_restarts_ = 0;  // given to the actors it spawns (internal.hpp)
-  std::uint64_t awaited_request_ = 0;
-  std::vector<pid> links_;
-  std::unique_ptr<std::unordered_map<std::uint64_t, pid>> monitors_out_;  // refs this actor holds (lazy)
-  std::vector<monitor_payload> monitors_in_;             // who watches this actor
+  // Set at spawn, then read-only (any thread).
+  const protocol_info* protocol_ = nullptr;
   bool handler_style_;
-  bool started_ = false;
-  bool trap_exit_ = false;
-  bool exiting_ = false;
   bool thread_bound_;
-  // The wake timer of the last timed wait, kept across waits (actor.cpp,
-  // arm_wake_timer): its id (0: none) and due time in steady_clock ns.
-  std::uint64_t wake_timer_ = 0;
-  std::int64_t wake_timer_due_ = 0;
-  bool defer_exit_ = false;        // inside blocking(): exits wait for it
-  std::unique_ptr<exit_reason> deferred_exit_;
+  // Owner-written, read by snapshots under meta_lock_ (introspection).
+  std::vector<pid> links_;
+  std::vector<monitor_payload> monitors_in_;             // who watches this actor
+
   std::unique_ptr<thread_parker> parker_;  // thread-bound only
 
   // Scheduling and bookkeeping (runtime.cpp / work_stealing.cpp).
@@ -365,6 +389,41 @@ class cell : public cell_header {
   std::atomic<std::uint32_t> restarts_{0};
   std::atomic<tracer*> tracer_{nullptr};
   std::chrono::system_clock::time_point spawned_at_;
+
+
+ private:
+  // The owner-side code: what runs as the actor (its activation, its
+  // context, receive/ask/reply/blocking, its exit), the worker that resumes
+  // it, the runtime's spawn (which reads the spawning actor's own restart
+  // count, and starts a thread cell before anyone can see it), and the
+  // internal hooks that act for the calling actor (internal.hpp).
+  friend class weft::context;
+  friend class worker;
+  friend class runtime_impl;
+  friend class handling_scope;
+  friend class weft::internal::spawn_restarts_scope;
+  friend envelope* weft::internal::current_message(context& self) noexcept;
+  friend void run_cell(cell* c);
+  friend void terminate(cell* c, exit_reason reason);
+  friend bool run_handlers(cell* c);
+  friend envelope* stop_with(cell& c, exit_reason reason);
+  friend void park_hook(fiber* departed, void* arg);
+  friend void yield_hook(fiber* departed, void* arg);
+  friend envelope* receive_envelope(cell* self, matcher m, std::chrono::nanoseconds timeout);
+  friend envelope* ask_envelope(cell* self, const pid& to, envelope* request, std::chrono::nanoseconds timeout,
+                                error& failure);
+  friend void reply_current(cell* self, envelope* reply);
+  friend bool take_current_request(cell* self, pid& reply_to, std::uint64_t& request_id);
+  friend void run_blocking(cell* self, const std::function<void()>& fn);
+  friend context& context_of(cell* c) noexcept;
+  friend std::optional<std::string> call_in_actor(runtime_impl* rt, const pid& who,
+                                                  std::function<std::string(cell&)> fn,
+                                                  std::chrono::nanoseconds timeout);
+
+  // The owner's state (cell_owned above), for the owner-side code only.
+  cell_owned& owned() noexcept { return owned_; }
+  const cell_owned& owned() const noexcept { return owned_; }
+  cell_owned owned_;
 };
 
 // Delivers e from `from` (nullptr: not an actor) to target, through the
@@ -400,12 +459,12 @@ void cell::close_and_drain(F&& each) {
   std::uint64_t s = state_.load(std::memory_order_acquire);
   while (!state_.compare_exchange_weak(s, s | closed_bit, std::memory_order_acq_rel, std::memory_order_acquire)) {
   }
-  while (envelope* e = stash_.pop_front()) each(e);
+  while (envelope* e = owned_.stash_.pop_front()) each(e);
   // Senders admitted before the close may still be linking their envelope
   // in: the unread count says exactly how many are still to come.
   for (;;) {
     s = state_.load(std::memory_order_acquire);
-    if (unread(s) <= pulled_) break;
+    if (unread(s) <= owned_.pulled_) break;
     envelope* e = pull();
     if (e != nullptr) {
       each(e);

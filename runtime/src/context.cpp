@@ -22,7 +22,7 @@ scoped_actor::~scoped_actor() { cell_->rt->finish_thread_cell(cell_); }
 pid context::self() const { return detail::pid_of(cell_); }
 runtime& context::system() const { return *cell_->rt->public_; }
 
-void context::become(behavior next) { cell_->pending_behavior_ = std::make_unique<behavior>(std::move(next)); }
+void context::become(behavior next) { cell_->owned().pending_behavior_ = std::make_unique<behavior>(std::move(next)); }
 
 void context::link(const pid& other) {
   if (!other || other == self()) return;
@@ -39,7 +39,7 @@ void context::link(const pid& other) {
   // Linking to a dead actor: an exit signal `noproc` comes back at once.
   auto* signal = detail::make_envelope(detail::exit_signal_payload{other, exit_reason::noproc(), true},
                                        detail::envelope_kind::exit_signal);
-  if (detail::envelope* visible = cell_->filter(signal)) cell_->stash_.push_back(visible);
+  if (detail::envelope* visible = cell_->filter(signal)) cell_->owned().stash_.push_back(visible);
 }
 
 void context::unlink(const pid& other) {
@@ -55,20 +55,20 @@ void context::unlink(const pid& other) {
 monitor_ref context::monitor(const pid& other) {
   monitor_ref ref{cell_->rt->next_monitor_ref_.fetch_add(1, std::memory_order_relaxed)};
   if (!other) return ref;
-  if (!cell_->monitors_out_) cell_->monitors_out_ = std::make_unique<std::unordered_map<std::uint64_t, pid>>();
-  cell_->monitors_out_->emplace(ref.value, other);
-  cell_->monitors_out_count_.store(static_cast<std::uint32_t>(cell_->monitors_out_->size()), std::memory_order_relaxed);
+  if (!cell_->owned().monitors_out_) cell_->owned().monitors_out_ = std::make_unique<std::unordered_map<std::uint64_t, pid>>();
+  cell_->owned().monitors_out_->emplace(ref.value, other);
+  cell_->monitors_out_count_.store(static_cast<std::uint32_t>(cell_->owned().monitors_out_->size()), std::memory_order_relaxed);
   if (!detail::post_signal(cell_, detail::as_cell(other),
                            detail::make_envelope(detail::monitor_payload{ref, self()}, detail::envelope_kind::monitor))) {
-    cell_->monitors_out_->erase(ref.value);
-    cell_->stash_.push_back(
+    cell_->owned().monitors_out_->erase(ref.value);
+    cell_->owned().stash_.push_back(
         detail::make_envelope(down_msg{ref, other, exit_reason::noproc()}, detail::envelope_kind::down));
   }
   return ref;
 }
 
 void context::demonitor(monitor_ref ref) {
-  auto* held = cell_->monitors_out_.get();
+  auto* held = cell_->owned().monitors_out_.get();
   auto it = held != nullptr ? held->find(ref.value) : decltype(held->end()){};
   if (held != nullptr && it != held->end()) {
     detail::post_signal(cell_, detail::as_cell(it->second),
@@ -78,10 +78,10 @@ void context::demonitor(monitor_ref ref) {
   }
   // Flush a down_msg for it that may already be queued (Erlang's [flush]).
   detail::envelope* prev = nullptr;
-  for (detail::envelope* e = cell_->stash_.head; e != nullptr;) {
+  for (detail::envelope* e = cell_->owned().stash_.head; e != nullptr;) {
     auto* next = static_cast<detail::envelope*>(e->next.load(std::memory_order_relaxed));
     if (detail::holds<down_msg>(*e) && detail::payload<down_msg>(*e).ref == ref) {
-      cell_->stash_.unlink(prev, e);
+      cell_->owned().stash_.unlink(prev, e);
       delete e;
     } else {
       prev = e;
@@ -91,10 +91,10 @@ void context::demonitor(monitor_ref ref) {
 }
 
 void context::trap_exit(bool on) {
-  cell_->trap_exit_ = on || cell_->thread_bound_;
-  cell_->trap_exit_published_.store(cell_->trap_exit_, std::memory_order_relaxed);
+  cell_->owned().trap_exit_ = on || cell_->thread_bound_;
+  cell_->trap_exit_published_.store(cell_->owned().trap_exit_, std::memory_order_relaxed);
 }
-bool context::trapping_exits() const { return cell_->trap_exit_; }
+bool context::trapping_exits() const { return cell_->owned().trap_exit_; }
 void context::exit(exit_reason reason) { cell_->throw_exit(std::move(reason)); }
 void context::exit(const pid& target, exit_reason reason) {
   if (!target) return;

@@ -114,8 +114,8 @@ std::optional<std::string> call_in_actor(runtime_impl* rt, const pid& who, std::
                                          std::chrono::nanoseconds timeout) {
   if (!who) return std::nullopt;
   cell* asker = rt->make_thread_cell({});
-  const std::uint64_t id = asker->next_request_id_++;
-  asker->awaited_request_ = id;
+  const std::uint64_t id = asker->owned().next_request_id_++;
+  asker->owned().awaited_request_ = id;
   pid reply_to = pid_of(asker);
   auto* e = make_envelope(call_payload{[fn = std::move(fn), reply_to, id](cell& target) {
                             send_reply(reply_to, id, make_envelope(fn(target), envelope_kind::reply));
@@ -137,7 +137,7 @@ std::optional<std::string> call_in_actor(runtime_impl* rt, const pid& who, std::
   } else {
     delete e;
   }
-  asker->awaited_request_ = 0;
+  asker->owned().awaited_request_ = 0;
   rt->finish_thread_cell(asker);
   return out;
 }

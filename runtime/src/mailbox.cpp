@@ -140,7 +140,7 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
         // at twice the capacity; past that (an owner that does not run),
         // the oldest message in the inbox goes, as when nothing is stashed.
         const std::uint64_t raised = std::uint64_t{capacity_} * 2;
-        if (limit != raised && stash_.counted.load(std::memory_order_relaxed) > 0) {
+        if (limit != raised && stash_counted_.load(std::memory_order_relaxed) > 0) {
           limit = raised;
           continue;
         }
@@ -266,23 +266,23 @@ envelope* cell::pull() noexcept {
   } else {
     n = inbox_.pop();
   }
-  if (n != nullptr) ++pulled_;
+  if (n != nullptr) ++owned_.pulled_;
   return static_cast<envelope*>(n);
 }
 
 bool cell::try_idle() noexcept {
   std::uint64_t s = state_.load(std::memory_order_acquire);
-  const std::uint64_t pulled = pulled_;
+  const std::uint64_t pulled = owned_.pulled_;
   // Reset before the CAS: once it succeeds the actor is no longer ours and
   // another worker may already be pulling (and counting) its next message.
-  pulled_ = 0;
+  owned_.pulled_ = 0;
   for (;;) {
     if (unread(s) > pulled) {
-      pulled_ = pulled;
+      owned_.pulled_ = pulled;
       return false;
     }
     const std::uint64_t n = (s - pulled * unread_one) & ~scheduled_bit;
-    // release: everything this activation did (pulled_ included) happens
+    // release: everything this activation did (owned_.pulled_ included) happens
     // before the next sender's acquire CAS that reschedules us elsewhere.
     if (state_.compare_exchange_weak(s, n, std::memory_order_acq_rel, std::memory_order_acquire)) return true;
   }
@@ -294,13 +294,13 @@ void cell::trim_stash() noexcept {
   // the oldest stashed ones, as a sender would have dropped them.
   while (queued(state_.load(std::memory_order_acquire)) > capacity_) {
     envelope* prev = nullptr;
-    envelope* oldest = stash_.head;
+    envelope* oldest = owned_.stash_.head;
     while (oldest != nullptr && !counts_against_capacity(oldest->kind)) {
       prev = oldest;
       oldest = static_cast<envelope*>(oldest->next.load(std::memory_order_relaxed));
     }
     if (oldest == nullptr) return;  // the excess is still in the inbox: it drains as it is taken
-    stash_.unlink(prev, oldest);
+    owned_.stash_.unlink(prev, oldest);
     dropped.fetch_add(1, std::memory_order_relaxed);
     rt->count_dead_letter(dead_letter_cause::dropped_oldest, this, oldest);
     bounce_request(*oldest, ask_errc::rejected);
@@ -311,8 +311,8 @@ void cell::trim_stash() noexcept {
 
 void cell::consumed(const envelope& e) noexcept {
   if (!counts_against_capacity(e.kind)) return;
-  const std::uint64_t old = state_.fetch_sub(queued_one + pulled_ * unread_one, std::memory_order_acq_rel);
-  pulled_ = 0;
+  const std::uint64_t old = state_.fetch_sub(queued_one + owned_.pulled_ * unread_one, std::memory_order_acq_rel);
+  owned_.pulled_ = 0;
   if ((old & waiters_bit) != 0 && queued(old) - 1 <= capacity_ / 2) wake_space_waiters();
 }
 

@@ -56,7 +56,7 @@ pid runtime_impl::spawn(cell* parent, std::unique_ptr<actor_body> body, spawn_op
     c->parent_ = pid_of(parent);
     c->depth_ = parent->depth_ + 1;
     // Before the name and the live list make it visible (internal.hpp).
-    c->restarts_.store(parent->spawn_restarts_, std::memory_order_relaxed);
+    c->restarts_.store(parent->owned().spawn_restarts_, std::memory_order_relaxed);
   }
   // Atomic with the spawn: the child has not run yet, the parent is us. The
   // child's half is written before its name makes it visible (snapshots
@@ -89,7 +89,7 @@ cell* runtime_impl::make_thread_cell(const spawn_options& options) {
   const std::uint32_t capacity = cell::stored_capacity(options.mailbox_capacity, options_.default_mailbox_capacity);
   auto* c = new cell(this, next_id_.fetch_add(1, std::memory_order_relaxed), nullptr, options, capacity,
                      options.overflow.value_or(options_.default_overflow), true);
-  c->started_ = true;
+  c->owned().started_ = true;
   return c;
 }
 
@@ -195,11 +195,11 @@ namespace weft::internal {
 
 detail::runtime_impl* runtime_access::impl(runtime& rt) noexcept { return rt.impl_.get(); }
 
-detail::envelope* current_message(context& self) noexcept { return context_access::cell(self)->current_; }
+detail::envelope* current_message(context& self) noexcept { return context_access::cell(self)->owned().current_; }
 
 spawn_restarts_scope::spawn_restarts_scope(context& self, std::uint32_t restarts) noexcept
-    : self_(self), previous_(std::exchange(context_access::cell(self)->spawn_restarts_, restarts)) {}
-spawn_restarts_scope::~spawn_restarts_scope() { context_access::cell(self_)->spawn_restarts_ = previous_; }
+    : self_(self), previous_(std::exchange(context_access::cell(self)->owned().spawn_restarts_, restarts)) {}
+spawn_restarts_scope::~spawn_restarts_scope() { context_access::cell(self_)->owned().spawn_restarts_ = previous_; }
 
 }  // namespace weft::internal
 

@@ -183,8 +183,8 @@ void worker::keep_spare(fiber* f) {
 void worker::run(cell* c) {
   running_ = c;
   shared_.activations_.fetch_add(1, std::memory_order_relaxed);
-  if (c->suspended_ != nullptr) {
-    fiber* f = std::exchange(c->suspended_, nullptr);
+  if (c->owned().suspended_ != nullptr) {
+    fiber* f = std::exchange(c->owned().suspended_, nullptr);
     c->suspended_published_.store(false, std::memory_order_relaxed);
     count_switch();
     // Returns when this carrier is taken as a spare again, on this worker.

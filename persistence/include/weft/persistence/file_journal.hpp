@@ -45,7 +45,10 @@ struct journal_options {
   // acknowledged event may then be lost by a power failure.
   bool unsafe_no_sync = false;
 
-  // Receives recovery reports (a truncated tail, removed temporary files).
+  // Receives recovery reports (a truncated tail, removed temporary files)
+  // and what the writer thread caught from a completion. Called from the
+  // opening thread during open() and from the writer thread afterwards;
+  // must not block. Unset, or if it throws: the report goes to stderr.
   std::function<void(std::string_view)> on_warning;
 };
 

@@ -34,7 +34,12 @@ inline constexpr std::uint64_t max_sequence_nr = std::numeric_limits<std::uint64
 
 // Called exactly once, from the journal's writer thread (or from the
 // submitting thread when the request is rejected before queueing). It must
-// not block: hand the result to the owner (post a message) and return.
+// not block: hand the result to the owner (post a message) and return. An
+// exception it throws does not stop the writer: the journal reports it
+// (file journal: through journal_options::on_warning, else stderr; SQLite
+// journal: stderr) and goes on with the next completion. A completion may
+// outlive the actor that asked for it: persistent actors deliver through a
+// pid, which is safe after the actor or its runtime is gone.
 using completion = std::function<void(const storage_status&)>;
 
 using event_visitor = std::function<void(const event_view&)>;

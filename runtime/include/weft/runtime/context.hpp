@@ -409,6 +409,7 @@ class context {
 
  private:
   friend class detail::cell;
+  friend struct detail::cell_owned;  // where an actor's own context lives
   friend class scoped_actor;
   friend struct internal::context_access;  // weft's own modules (internal.hpp)
   explicit context(detail::cell* c) noexcept : cell_(c) {}

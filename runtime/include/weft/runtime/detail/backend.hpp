@@ -23,6 +23,7 @@ class context;
 namespace detail {
 
 class cell;
+struct cell_owned;
 class runtime_impl;
 
 // Drops the public runtime's hold on its implementation, which lives on
@@ -82,8 +83,6 @@ class handling_scope {
 // set on failure, including a reply_error the server answered with).
 envelope* ask_envelope(cell* self, const pid& to, envelope* request, std::chrono::nanoseconds timeout,
                        error& failure);
-envelope* thread_ask_envelope(runtime_impl* rt, const pid& to, envelope* request, std::chrono::nanoseconds timeout,
-                              error& failure);
 
 // What an asker of R makes of a reply envelope (not a reply_error).
 template <class R>
