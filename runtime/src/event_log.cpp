@@ -50,4 +50,15 @@ void event_log::set_hook(std::function<void(const runtime_event&)> hook) {
   hook_ = std::move(shared);
 }
 
+void event_log::clear() {
+  std::deque<runtime_event> dropped;
+  std::shared_ptr<const std::function<void(const runtime_event&)>> hook;
+  {
+    std::lock_guard lock(mutex_);
+    dropped.swap(ring_);
+    hook.swap(hook_);
+  }
+  // Destroyed outside the lock: releasing a pid may free its actor.
+}
+
 }  // namespace weft

@@ -119,6 +119,16 @@ void runtime_impl::teardown() {
   stacks_ = nullptr;
   ::close(event_fd_);
   event_fd_ = -1;
+  // What the runtime holds of its actors goes now: a cell anchors the
+  // runtime's memory, so a pid kept here (in an event, as the dead-letter
+  // subscriber) would be a cycle that never frees either.
+  events_.clear();
+  pid subscriber;
+  {
+    std::lock_guard lock(dead_letter_mutex_);
+    has_dead_letter_subscriber_.store(false, std::memory_order_release);
+    subscriber = std::move(dead_letter_subscriber_);
+  }
 }
 
 void runtime_impl::unanchor() noexcept {

@@ -54,6 +54,10 @@ class event_log {
   // Called for every event as it is recorded (empty function: none).
   void set_hook(std::function<void(const runtime_event&)> hook);
 
+  // Forgets the events held and the hook (and the pids they hold); counts()
+  // and last_seq() stay. The runtime calls it when it is destroyed.
+  void clear();
+
  private:
   std::size_t capacity_;
   mutable std::mutex mutex_;
