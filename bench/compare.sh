@@ -48,23 +48,25 @@ base_src="$root/build-bench/base-src"
 rm -rf "$base_src"
 git worktree prune
 git worktree add --detach "$base_src" "$base_rev" >/dev/null
-trap 'git -C "$root" worktree remove --force "$base_src" >/dev/null 2>&1 || true' EXIT
+trap 'git -C "$root" worktree remove --force "$base_src" >/dev/null 2>&1 || true; rm -f "${plan_file:-}"' EXIT
 echo "bench/compare.sh: building weft-bench at $base_rev and from the working tree" >&2
 build "$base_src" "$root/build-bench/base"
 build "$root" "$root/build-bench/new"
 
 mkdir -p bench/results
 results="bench/results/compare-$(date -u +%Y%m%dT%H%M%SZ).jsonl"
-printf '%s\n' "${plan[@]}" | python3 - "$root/build-bench/base/bench/weft-bench" "$root/build-bench/new/bench/weft-bench" \
-  "$reps" "$workers_list" "$only" "$threshold" "$results" <<'PY'
+plan_file="$(mktemp)"
+printf '%s\n' "${plan[@]}" >"$plan_file"
+python3 - "$root/build-bench/base/bench/weft-bench" "$root/build-bench/new/bench/weft-bench" \
+  "$reps" "$workers_list" "$only" "$threshold" "$results" "$plan_file" <<'PY'
 import json, statistics, subprocess, sys
-base, new, reps, workers_list, only, threshold, results = sys.argv[1:]
+base, new, reps, workers_list, only, threshold, results, plan_file = sys.argv[1:]
 reps, threshold = int(reps), float(threshold)
 counts = [int(w) for w in workers_list.split(",")]
 wanted = set(only.split(",")) if only else None
 rows, worst = [], 0.0
 with open(results, "w") as out:
-    for entry in sys.stdin.read().splitlines():
+    for entry in open(plan_file).read().splitlines():
         name, kind, params, _smoke = entry.split("|")
         if wanted and name not in wanted:
             continue

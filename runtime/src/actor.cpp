@@ -31,12 +31,12 @@ cell::cell(runtime_impl* owner_rt, std::uint64_t actor_id, std::unique_ptr<actor
            const spawn_options& options, std::uint32_t capacity, overflow_policy policy, bool thread_bound)
     : capacity_(capacity),
       policy_(policy),
-      protocol_(body != nullptr ? body->protocol() : nullptr),
       handler_style_(body != nullptr && body->handler_style()),
       thread_bound_(thread_bound),
+      protocol_(body != nullptr ? body->protocol() : nullptr),
+      owned_(this, std::move(body), options.trap_exit || thread_bound),
       stack_size_(options.stack_size),
-      spawned_at_(std::chrono::system_clock::now()),
-      owned_(this, std::move(body), stash_counted_, options.trap_exit || thread_bound) {
+      spawned_at_(std::chrono::system_clock::now()) {
   id = actor_id;
   rt = owner_rt;
   owner_rt->anchor();  // dropped in destroy_cell (lifetime.cpp)
@@ -619,7 +619,8 @@ exit_reason reason_of_current_exception() {
 
 // Handler style: processes up to the budget. True if the actor went idle
 // or exited; false if it used its budget with input left (re-queue it).
-bool run_handlers(cell* c) {
+// Inline: run_cell is its only caller, and the loop is every message's path.
+[[gnu::always_inline]] inline bool run_handlers(cell* c) {
   runtime_impl* rt = c->rt;
   if (!c->owned().started_) {
     c->owned().started_ = true;

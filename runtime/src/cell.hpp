@@ -142,8 +142,7 @@ struct envelope_list {
 // senders: when it is non-zero the oldest queued messages are stashed, out
 // of a sender's reach (mailbox.cpp). Written by the owner only.
 struct stash_list : envelope_list {
-  explicit stash_list(std::atomic<std::uint32_t>& counted_in_cell) noexcept : counted(counted_in_cell) {}
-  std::atomic<std::uint32_t>& counted;  // the cell's stash_counted_
+  std::atomic<std::uint32_t> counted{0};
   void push_back(envelope* e) noexcept {
     envelope_list::push_back(e);
     if (counts_against_capacity(e->kind)) bump(1);
@@ -219,11 +218,14 @@ struct tracer {
 // owner-side code below is a friend for: the compiler, not a comment,
 // keeps it owner-only (runtime_impl.hpp splits workers the same way).
 struct cell_owned {
-  cell_owned(cell* self, std::unique_ptr<actor_body> body, std::atomic<std::uint32_t>& stash_counted, bool trap_exit)
-      : stash_(stash_counted), body_(std::move(body)), ctx_(self), trap_exit_(trap_exit) {}
+  cell_owned(cell* self, std::unique_ptr<actor_body> body, bool trap_exit)
+      : body_(std::move(body)), ctx_(self), trap_exit_(trap_exit) {}
 
   std::uint64_t pulled_ = 0;       // pulled but not yet subtracted from `unread`
-  stash_list stash_;               // visible messages not yet consumed, in order
+  // Visible messages not yet consumed, in order. Its `counted` is the one
+  // owner field a sender reads: a relaxed hint published for drop_oldest
+  // (cell::deliver, mailbox.cpp), read through cell::stash_counted().
+  stash_list stash_;
   fiber* suspended_ = nullptr;     // the fiber this actor is blocked on, if any
   std::unique_ptr<actor_body> body_;
   behavior behavior_;
@@ -231,18 +233,19 @@ struct cell_owned {
   context ctx_;
   envelope* current_ = nullptr;    // the message being handled
   std::uint64_t next_request_id_ = 1;
-  std::uint32_t spawn_restarts_ = 0;  // given to the actors it spawns (internal.hpp)
   std::uint64_t awaited_request_ = 0;
   std::unique_ptr<std::unordered_map<std::uint64_t, pid>> monitors_out_;  // refs this actor holds (lazy)
-  bool started_ = false;
-  bool trap_exit_ = false;
-  bool exiting_ = false;
   // The wake timer of the last timed wait, kept across waits (actor.cpp,
   // arm_wake_timer): its id (0: none) and due time in steady_clock ns.
   std::uint64_t wake_timer_ = 0;
   std::int64_t wake_timer_due_ = 0;
-  bool defer_exit_ = false;        // inside blocking(): exits wait for it
   std::unique_ptr<exit_reason> deferred_exit_;
+  // Small fields together, so they share one word.
+  std::uint32_t spawn_restarts_ = 0;  // given to the actors it spawns (internal.hpp)
+  bool started_ = false;
+  bool trap_exit_ = false;
+  bool exiting_ = false;
+  bool defer_exit_ = false;           // inside blocking(): exits wait for it
 };
 
 class cell : public cell_header {
@@ -330,6 +333,10 @@ class cell : public cell_header {
   mpsc_queue inbox_;
   std::uint32_t capacity_;
   overflow_policy policy_;
+  // Set at spawn, then read-only (any thread); next to policy_, in what
+  // would be padding.
+  bool handler_style_;
+  bool thread_bound_;
   spin_lock drop_lock_;            // drop_oldest only
   envelope_list rescued_;          // drop_oldest only: signals a dropper pulled; under drop_lock_
   // Senders blocked on a full mailbox; allocated the first time one blocks.
@@ -339,15 +346,23 @@ class cell : public cell_header {
   };
   std::atomic<space_waiters*> waiters_{nullptr};
   space_waiters& waiters();
-  // User messages in the owner's stash (owned().stash_), published by the
-  // owner for drop_oldest senders: when non-zero the oldest queued messages
-  // are stashed, out of a sender's reach (mailbox.cpp). Relaxed: a hint.
-  std::atomic<std::uint32_t> stash_counted_{0};
+  // User messages in the owner's stash, published by the owner for
+  // drop_oldest senders: when non-zero the oldest queued messages are
+  // stashed, out of a sender's reach (mailbox.cpp). Relaxed: a hint. (The
+  // counter lives in the stash, on the owner's cache line, so that the
+  // owner's per-message bookkeeping touches one line, not two.)
+  std::uint32_t stash_counted() const noexcept { return owned_.stash_.counted.load(std::memory_order_relaxed); }
 
   // Set at spawn, then read-only (any thread).
   const protocol_info* protocol_ = nullptr;
-  bool handler_style_;
-  bool thread_bound_;
+
+ private:
+  // The owner's state sits next to the mailbox it works on: an activation
+  // touches both, and a ring of a thousand actors pays for every extra
+  // cache line per hop (bench/compare.sh measured it at the cell's end).
+  cell_owned owned_;
+
+ public:
   // Owner-written, read by snapshots under meta_lock_ (introspection).
   std::vector<pid> links_;
   std::vector<monitor_payload> monitors_in_;             // who watches this actor
@@ -423,7 +438,6 @@ class cell : public cell_header {
   // The owner's state (cell_owned above), for the owner-side code only.
   cell_owned& owned() noexcept { return owned_; }
   const cell_owned& owned() const noexcept { return owned_; }
-  cell_owned owned_;
 };
 
 // Delivers e from `from` (nullptr: not an actor) to target, through the

@@ -140,7 +140,7 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
         // at twice the capacity; past that (an owner that does not run),
         // the oldest message in the inbox goes, as when nothing is stashed.
         const std::uint64_t raised = std::uint64_t{capacity_} * 2;
-        if (limit != raised && stash_counted_.load(std::memory_order_relaxed) > 0) {
+        if (limit != raised && stash_counted() > 0) {
           limit = raised;
           continue;
         }
