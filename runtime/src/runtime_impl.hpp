@@ -32,7 +32,7 @@ class runtime_impl;
 // A worker is split the way Tokio splits its workers (Shared/Remote vs
 // Core): what any thread may touch is a worker_shared, held by the runtime;
 // what only the worker's own thread may touch is a worker, which that
-// thread constructs on its own stack (worker_shared::start) and reaches
+// thread makes for itself (worker_shared::start) and reaches
 // through current_worker(). No other thread can name a worker, so owner-only
 // state (runnext, the carriers, the running actor) is kept owner-only by
 // the compiler, not by a comment.
@@ -83,7 +83,7 @@ class worker_shared {
   std::atomic<std::uint64_t> parks_{0};
 };
 
-// The owner's half: lives on its worker thread's stack for the thread's
+// The owner's half: made and held by its worker thread for the thread's
 // whole life. Every member is for that thread only (fibers carried between
 // threads re-read current_worker() after each switch).
 class worker {

@@ -10,8 +10,8 @@
 // Ownership: a worker is two objects (runtime_impl.hpp). worker_shared is
 // what other threads touch (the thieves' end of the run queue, parking,
 // statistics); worker is what only its thread touches (runnext, carriers,
-// the running actor), built on that thread's stack by worker_shared::start
-// and found through current_worker(). Nothing else can reach a worker.
+// the running actor), made by that thread in worker_shared::start and
+// found through current_worker(). Nothing else can reach a worker.
 //
 // Where runnable actors wait:
 //   runnext  one slot, owner only: the actor the running one just woke by
@@ -128,8 +128,12 @@ void worker_shared::start() {
     // "weft-w<N>" in top, gdb and /proc/<pid>/task/*/comm (15 chars max).
     const std::string name = "weft-w" + std::to_string(index_);
     ::pthread_setname_np(::pthread_self(), name.c_str());
-    worker owner(*this);
-    owner.main();
+    // On the heap, not this frame: the thread runs on carrier fibers, and
+    // a leak checker that scans only the running stack would not see what
+    // this frame holds; tls_worker (thread-local, always scanned) points
+    // at the heap copy. Still only this thread can reach it.
+    const auto owner = std::make_unique<worker>(*this);
+    owner->main();
   });
 }
 
