@@ -100,17 +100,6 @@ std::string random_token() {
   throw std::system_error(errno, std::generic_category(), what);
 }
 
-const char* what_of(std::exception_ptr error) noexcept {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::bad_alloc&) {
-    return "out of memory";
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "an exception that is not a std::exception";
-  }
-}
 
 }  // namespace
 
@@ -262,7 +251,7 @@ class endpoint::impl {
       return;
     }
     std::fprintf(stderr, "weft shell: internal error in %s: %s (%llu more not shown); the endpoint goes on\n", where,
-                 what_of(error), static_cast<unsigned long long>(unreported_));
+                 detail::what_of(error), static_cast<unsigned long long>(unreported_));
     last_report_ = now;
     unreported_ = 0;
   }

@@ -23,9 +23,7 @@
 
 namespace weft::shell::detail {
 
-namespace {
-
-std::string describe(std::exception_ptr error) {
+const char* what_of(std::exception_ptr error) noexcept {
   try {
     std::rethrow_exception(error);
   } catch (const std::bad_alloc&) {
@@ -36,6 +34,8 @@ std::string describe(std::exception_ptr error) {
     return "an exception that is not a std::exception";
   }
 }
+
+namespace {
 
 // Whether brackets outside strings nest deeper than `limit`.
 bool nested_deeper_than(std::string_view text, std::size_t limit) {
@@ -290,7 +290,7 @@ void session::answer_failure(const json& id, std::exception_ptr error) noexcept 
   tally_.add(endpoint_tally::internal_errors);
   try {
     respond(error_response(id, "internal",
-                           "the endpoint failed while answering this request (" + describe(error) +
+                           "the endpoint failed while answering this request (" + std::string(what_of(error)) +
                                "); it goes on serving, and other requests are unaffected"));
   } catch (...) {
     // Not even an error line could be built (out of memory): the rest of

@@ -37,6 +37,11 @@
 
 namespace weft::shell::detail {
 
+// The text of a caught exception (what(), or a fixed text for bad_alloc
+// and for what is not a std::exception); allocates nothing. Any thread.
+const char* what_of(std::exception_ptr error) noexcept;
+
+
 // The endpoint's counters. Relaxed atomics: each is a statistic read on
 // its own; no other data is published through them.
 class endpoint_tally {
