@@ -125,12 +125,7 @@ std::string field(const std::string& line, std::string_view label, std::string_v
 constexpr std::string_view digits = "0123456789";
 
 json tcp_call(std::uint16_t port, const std::string& line) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  const int fd = tcp_connect(port);
   const std::string request = line + "\n";
   ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   std::string answer;
@@ -168,7 +163,9 @@ TEST_CASE("weft-demo --tcp-port 0 serves the shell on a free loopback port with 
   const json hello = tcp_call(port, R"({"cmd":"hello","token":"demo-test-token-7f3a"})");
   CHECK(hello["result"]["program"] == "weft-demo");
   // weft-shell, a built program, reaches it too, with the token from the
-  // environment.
+  // environment. The demo names its rooms only once its tour is over and
+  // it starts serving (the TCP line comes first): wait for that.
+  REQUIRE_FALSE(demo.wait_for("serving until Ctrl-C").empty());
   const std::string out =
       run("WEFT_SHELL_TOKEN=" + token + " " + WEFT_SHELL_BINARY + " 127.0.0.1:" + port_text + " names");
   CHECK(out.find("lobby") != std::string::npos);

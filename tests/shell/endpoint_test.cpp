@@ -62,20 +62,6 @@ std::string read_all(int fd, std::size_t limit = 1 << 20) {
   return out;
 }
 
-// A raw TCP connection to 127.0.0.1:port, with Nagle off so each send()
-// leaves as its own segment.
-int tcp_connect(std::uint16_t port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
-}
-
 // A raw connection with a thread writing `bytes` into it (blocking, as the
 // endpoint may not read them all at once). Closing it unblocks the thread.
 struct raw_writer {

@@ -1,12 +1,19 @@
 #pragma once
-// Helpers for the debug shell's tests: a private socket directory, and
-// requests as JSON values.
+// Helpers for the debug shell's tests: a private socket directory, a raw
+// TCP connection, and requests as JSON values.
 
 #include <weft/shell/client.hpp>
 #include <weft/shell/endpoint.hpp>
 
+#include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -16,6 +23,20 @@ namespace shell_test {
 using json = nlohmann::json;
 
 // A fresh directory under /tmp, removed at the end of the test.
+// A raw TCP connection to 127.0.0.1:port, with Nagle off so each send()
+// leaves as its own segment.
+inline int tcp_connect(std::uint16_t port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
 class temp_dir {
  public:
   temp_dir() {
