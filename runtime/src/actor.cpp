@@ -379,6 +379,13 @@ handling_scope::handling_scope(cell* self, envelope* e) noexcept : self_(self), 
 }
 
 handling_scope::~handling_scope() {
+  // The handler took the message (internal::take_current): it is someone
+  // else's now, to answer and delete; its slot was released when taken.
+  if (self_->owned().current_ != e_) {
+    self_->processed.store(self_->processed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    self_->owned().current_ = previous_;
+    return;
+  }
   // Every request gets an answer (behavior.hpp). Still pending here: the
   // handler neither answered it (a value, self.reply) nor took it
   // (self.promise). Dying with it in hand, the asker learns actor_down;

@@ -35,6 +35,8 @@
 namespace weft::internal {
 class spawn_restarts_scope;
 detail::envelope* current_message(context& self) noexcept;
+detail::envelope* take_current(context& self) noexcept;
+void requeue_front(context& self, detail::envelope* first, detail::envelope* last) noexcept;
 }  // namespace weft::internal
 
 namespace weft::detail {
@@ -155,6 +157,15 @@ struct stash_list : envelope_list {
   void unlink(envelope* prev, envelope* e) noexcept {
     envelope_list::unlink(prev, e);
     if (counts_against_capacity(e->kind)) bump(-1);
+  }
+  // Puts the chain first..last (linked through `next`; `size` envelopes,
+  // `user` of them user messages) ahead of everything (internal::requeue_front).
+  void splice_front(envelope* first, envelope* last, std::size_t size, std::uint32_t user) noexcept {
+    last->next.store(head, std::memory_order_relaxed);
+    head = first;
+    if (tail == nullptr) tail = last;
+    this->size += size;
+    if (user != 0) bump(static_cast<int>(user));
   }
 
  private:
@@ -418,6 +429,8 @@ class cell : public cell_header {
   friend class handling_scope;
   friend class weft::internal::spawn_restarts_scope;
   friend envelope* weft::internal::current_message(context& self) noexcept;
+  friend envelope* weft::internal::take_current(context& self) noexcept;
+  friend void weft::internal::requeue_front(context& self, detail::envelope* first, detail::envelope* last) noexcept;
   friend void run_cell(cell* c);
   friend void terminate(cell* c, exit_reason reason);
   friend bool run_handlers(cell* c);

@@ -22,6 +22,8 @@ std::string_view to_string(error_category c) noexcept {
       return "supervisor";
     case error_category::user:
       return "user";
+    case error_category::actors:
+      return "actors";
   }
   return "unknown";
 }

@@ -36,6 +36,8 @@ runtime_impl::runtime_impl(runtime_options options)
   event_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (event_fd_ < 0) throw std::runtime_error("weft: eventfd failed; cannot start the runtime");
   timers_.wake_fd_ = event_fd_;
+  // Not owning the wheel: it is a member, and lives as long as clock_.
+  clock_ = options_.clock ? options_.clock : std::shared_ptr<weft::clock>(std::shared_ptr<void>(), &wheel_);
   poller_.watch_wake_fd(event_fd_);
   for (unsigned i = 0; i < options_.workers; ++i) workers_.push_back(std::make_unique<worker_shared>(this, i));
   for (auto& w : workers_) w->start();
@@ -131,7 +133,7 @@ runtime_stats runtime_impl::stats() const {
   runtime_stats s;
   s.live_actors = live_count_.load(std::memory_order_relaxed);
   s.spawned = spawned_.load(std::memory_order_relaxed);
-  s.timers_pending = timers_.pending();
+  s.timers_pending = timers_.pending() + (clock_.get() != &wheel_ ? clock_->pending() : 0);
   s.global_queue_length = global_size_.load(std::memory_order_relaxed);
   s.fibers_in_use = stack_pool_fibers_in_use(stacks_);
   for (const auto& w : workers_) s.workers.push_back(w->stats());
@@ -182,6 +184,7 @@ runtime_stats runtime::stats() const { return impl_->stats(); }
 event_log& runtime::events() noexcept { return impl_->events_; }
 bool runtime::is_stopping() const noexcept { return impl_->stopping(); }
 const runtime_options& runtime::options() const { return impl_->options_; }
+weft::clock& runtime::clock() const noexcept { return *impl_->clock_; }
 bool runtime::wait_quiescent(std::chrono::nanoseconds timeout) { return impl_->wait_quiescent(timeout); }
 bool runtime::shutdown(shutdown_mode mode, std::chrono::nanoseconds timeout) {
   return impl_->shutdown(mode, timeout);
@@ -196,6 +199,36 @@ namespace weft::internal {
 detail::runtime_impl* runtime_access::impl(runtime& rt) noexcept { return rt.impl_.get(); }
 
 detail::envelope* current_message(context& self) noexcept { return context_access::cell(self)->owned().current_; }
+
+detail::envelope* take_current(context& self) noexcept {
+  detail::cell* c = context_access::cell(self);
+  // current_ no longer pointing at its envelope tells the handling scope
+  // that the message left (handling_scope's destructor, actor.cpp).
+  detail::envelope* e = std::exchange(c->owned().current_, nullptr);
+  if (e != nullptr) c->consumed(*e);
+  return e;
+}
+
+void requeue_front(context& self, detail::envelope* first, detail::envelope* last) noexcept {
+  if (first == nullptr) return;
+  detail::cell* c = context_access::cell(self);
+  std::size_t size = 0;
+  std::uint32_t user = 0;
+  for (detail::envelope* e = first;; e = static_cast<detail::envelope*>(e->next.load(std::memory_order_relaxed))) {
+    ++size;
+    if (detail::counts_against_capacity(e->kind)) ++user;
+    if (e == last) break;
+  }
+  c->owned().stash_.splice_front(first, last, size, user);
+  // They hold slots again, released as each is handled (cell::consumed).
+  // Only the count grows: no sender waits on that, so nobody is woken.
+  if (user != 0) c->state_.fetch_add(user * detail::mailbox_bits::queued_one, std::memory_order_acq_rel);
+}
+
+std::size_t mailbox_length(const pid& who) noexcept {
+  if (!who) return 0;
+  return detail::as_cell(who)->mailbox_length();
+}
 
 spawn_restarts_scope::spawn_restarts_scope(context& self, std::uint32_t restarts) noexcept
     : self_(self), previous_(std::exchange(context_access::cell(self)->owned().spawn_restarts_, restarts)) {}

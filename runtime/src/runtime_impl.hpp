@@ -8,6 +8,7 @@
 #include "run_queue.hpp"
 #include "timer_wheel.hpp"
 
+#include <weft/runtime/clock.hpp>
 #include <weft/runtime/runtime.hpp>
 
 #include <array>
@@ -164,6 +165,19 @@ class timer_service {
   std::atomic<std::int64_t> next_due_{std::chrono::steady_clock::time_point::max().time_since_epoch().count()};
 };
 
+// Real time: the runtime's default clock, its timer wheel (clock.hpp).
+class wheel_clock final : public weft::clock {
+ public:
+  explicit wheel_clock(timer_service& timers) : timers_(timers) {}
+  time_point now() const override { return std::chrono::steady_clock::now(); }
+  std::size_t pending() const override;
+  std::uint64_t start(duration delay, duration period, pid to, std::function<envelope*()> make) override;
+  bool cancel(std::uint64_t id) override;
+
+ private:
+  timer_service& timers_;
+};
+
 // Runs offloaded blocking calls on a few plain threads. A job must not
 // throw (run_blocking's jobs catch everything); one that does anyway is
 // reported to the event log and the thread goes on.
@@ -235,6 +249,9 @@ class runtime_impl {
   stack_pool* stacks_;
   std::vector<std::unique_ptr<worker_shared>> workers_;
   timer_service timers_;
+  // Where user timers go: wheel_ unless runtime_options::clock gave another.
+  wheel_clock wheel_{timers_};
+  std::shared_ptr<weft::clock> clock_;
   blocking_pool blocking_;
 
   // Global run queue (wake-ups from non-worker threads, overflow).

@@ -132,9 +132,9 @@ void timer_service::clear() {
 std::uint64_t start_timer(runtime_impl* rt, std::chrono::nanoseconds delay, std::chrono::nanoseconds period,
                           const pid& to, std::function<envelope*()> make_message) {
   if (!to) return 0;
-  return rt->timers_.start(delay, period, to, std::move(make_message));
+  return rt->clock_->start(delay, period, to, std::move(make_message));
 }
 
-bool cancel_timer(runtime_impl* rt, std::uint64_t id) { return id != 0 && rt->timers_.cancel(id); }
+bool cancel_timer(runtime_impl* rt, std::uint64_t id) { return id != 0 && rt->clock_->cancel(id); }
 
 }  // namespace weft::detail

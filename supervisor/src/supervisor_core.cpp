@@ -47,6 +47,7 @@ supervisor_core::supervisor_core(supervisor_spec spec, pid parent)
 
 behavior supervisor_core::run(context& self) {
   self_pid_ = self.self();
+  clock_ = &self.system().clock();
   self.set_describe([this] { return describe(); });
   std::optional<std::string> error = init(self);
   if (error) return failed_behavior(self, std::move(*error));

@@ -10,6 +10,7 @@
 #include "protocol.hpp"
 
 #include <weft/runtime/behavior.hpp>
+#include <weft/runtime/clock.hpp>
 #include <weft/runtime/context.hpp>
 #include <weft/supervisor/supervisor.hpp>
 
@@ -87,7 +88,8 @@ class supervisor_core {
   void stop_all(context& self);
 
   // -- helpers --
-  time_point now() const { return spec_.clock ? spec_.clock() : std::chrono::steady_clock::now(); }
+  // The spec's hook, else the runtime's clock (weft/runtime/clock.hpp).
+  time_point now() const { return spec_.clock ? spec_.clock() : clock_->now(); }
   double random_unit();
   bool dynamic() const noexcept { return spec_.strategy == restart_strategy::dynamic; }
   void report(context& self, std::string_view kind, const pid& who, std::string text);
@@ -98,6 +100,7 @@ class supervisor_core {
   std::shared_ptr<const child_spec> dynamic_template_;
   pid parent_;
   pid self_pid_;
+  const weft::clock* clock_ = nullptr;  // the runtime's, set in init
   restart_intensity intensity_;
   std::vector<std::unique_ptr<child>> children_;
   std::unordered_map<pid, child*> by_pid_;

@@ -133,3 +133,75 @@ TEST_CASE("a timed wait is never cut short or held up by the wake timer of an ea
   REQUIRE(eventually([&] { return rt.live_actors() == 0; }));
   CHECK(rt.stats().timers_pending == 0);
 }
+
+// -- the runtime's clock (clock.hpp) ------------------------------------------
+
+TEST_CASE("a manual clock moves only when advanced, and fires timers at their instant, in order") {
+  auto clock = std::make_shared<weft::manual_clock>();
+  auto options = small_runtime();
+  options.clock = clock;
+  weft::runtime rt(options);
+  CHECK(&rt.clock() == clock.get());
+  weft::scoped_actor me(rt);
+  const auto t0 = clock->now();
+  me.send_after(std::chrono::hours(24 * 30), me.self(), tick{30});
+  me.send_after(std::chrono::hours(24), me.self(), tick{1});
+  me.send_after(std::chrono::hours(24), me.self(), tick{2});  // same instant: start order
+  CHECK(clock->pending() == 2 + 1);
+  CHECK(rt.stats().timers_pending >= 3);
+  CHECK(clock->next_due() == t0 + std::chrono::hours(24));
+  CHECK_FALSE(me.receive_for<tick>(20ms).has_value());  // real time passes, virtual time does not
+  CHECK(clock->now() == t0);
+
+  CHECK(clock->advance(std::chrono::hours(23)) == 0);
+  CHECK(clock->advance(std::chrono::hours(1)) == 2);
+  CHECK(me.receive<tick>().n == 1);
+  CHECK(me.receive<tick>().n == 2);
+  CHECK(clock->advance_to_next() == 1);
+  CHECK(clock->now() == t0 + std::chrono::hours(24 * 30));
+  CHECK(me.receive<tick>().n == 30);
+  CHECK(clock->pending() == 0);
+  CHECK(clock->advance_to_next() == 0);
+}
+
+TEST_CASE("a manual clock: periodic timers fire once per period passed; cancel and dead targets stop them") {
+  auto clock = std::make_shared<weft::manual_clock>();
+  auto options = small_runtime();
+  options.clock = clock;
+  weft::runtime rt(options);
+  weft::scoped_actor me(rt);
+  weft::timer_ref t = me.send_interval(10s, me.self(), tick{7});
+  CHECK(clock->advance(35s) == 3);
+  for (int i = 0; i < 3; ++i) CHECK(me.receive<tick>().n == 7);
+  CHECK(me.cancel_timer(t));
+  CHECK_FALSE(me.cancel_timer(t));
+  CHECK(clock->advance(100s) == 0);
+  CHECK_FALSE(me.receive_for<tick>(10ms).has_value());
+
+  // A periodic timer to an actor that exits stops at its next firing.
+  weft::pid gone = rt.spawn([](weft::context&) {});
+  me.monitor(gone);
+  me.receive([](const weft::down_msg&) {});
+  me.send_interval(1s, gone, tick{0});
+  CHECK(clock->pending() == 1);
+  clock->advance(1s);
+  CHECK(clock->pending() == 0);
+}
+
+TEST_CASE("a manual clock: await_timers sees a timer filed by an actor; a 30-day timeout takes no real time") {
+  auto clock = std::make_shared<weft::manual_clock>();
+  auto options = small_runtime();
+  options.clock = clock;
+  weft::runtime rt(options);
+  weft::scoped_actor me(rt);
+  const weft::pid report = me.self();
+  rt.spawn([report](weft::context& self) {
+    self.send_after(std::chrono::hours(24 * 30), self.self(), tick{1});
+    self.receive([&](tick t) { self.send(report, t); });
+  });
+  const auto real_start = std::chrono::steady_clock::now();
+  REQUIRE(clock->await_timers(1));
+  clock->advance(std::chrono::hours(24 * 30));
+  CHECK(me.receive<tick>().n == 1);
+  CHECK(std::chrono::steady_clock::now() - real_start < 5s);
+}

@@ -139,3 +139,27 @@ TEST_CASE("a start that keeps failing under backoff retries on the curve and the
   CHECK(events_of(rt, sup::event_kind::start_failed).size() == 3);
   CHECK(events_of(rt, sup::event_kind::intensity_exceeded).size() == 1);
 }
+
+TEST_CASE("backoff runs on the runtime's clock: a one-hour backoff ends when a manual clock passes the hour") {
+  auto clock = std::make_shared<weft::manual_clock>();
+  auto options = weft_test::small_runtime();
+  options.clock = clock;
+  weft::runtime rt(options);
+  weft::scoped_actor self(rt);
+  sup::backoff_policy policy{.min_delay = 1h, .max_delay = 4h, .jitter = 0.0, .reset_after = 24h};
+  auto s = sup::start(rt, {.id = "s", .children = {worker("x", {.name = "x", .backoff = policy})}});
+  REQUIRE(s);
+  const auto first = child_pid(self, *s, "x");
+  REQUIRE(first);
+  const auto timers_before = clock->pending();
+  self.send(weft::ref_cast<test_worker>(first).value(), crash{});
+  REQUIRE(clock->await_timers(timers_before + 1));  // the supervisor filed the restart
+  CHECK(scheduled_delays_us(rt) == std::vector<std::int64_t>{3600LL * 1000 * 1000});
+  clock->advance(59min);
+  CHECK_FALSE(rt.whereis("x"));  // not before its hour, however much real time passes
+  clock->advance(1min);
+  weft::pid second;
+  REQUIRE(weft_test::eventually([&] { return static_cast<bool>(second = rt.whereis("x")); }));
+  CHECK(second != first);
+  CHECK(children(self, *s)[0].restarts == 1);
+}

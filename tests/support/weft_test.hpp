@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 #include <thread>
 
 namespace weft_test {
@@ -38,6 +39,17 @@ inline weft::runtime_options small_runtime(unsigned workers = 2) {
   o.workers = workers;
   return o;
 }
+
+// A runtime on virtual time (weft/runtime/clock.hpp): the test moves
+// m.clock, and every timer of m.rt fires when the clock passes it.
+struct manual_runtime {
+  std::shared_ptr<weft::manual_clock> clock = std::make_shared<weft::manual_clock>();
+  weft::runtime rt{[this] {
+    auto o = small_runtime();
+    o.clock = clock;
+    return o;
+  }()};
+};
 
 }  // namespace weft_test
 

@@ -11,6 +11,8 @@
 //   command     persistence::command_errc                 persistent actors
 //   supervisor  sup::errc           not_found, ...        supervisor calls
 //   user        your own enum                             your handlers
+//   actors      actors::delivery_errc, flow_errc,         weft/actors
+//               pubsub::errc, pg::errc, registry_errc
 //
 // Every fallible weft operation returns weft::expected<T> (expected.hpp)
 // holding either its value or an error. Compare an error with a code of
@@ -34,7 +36,7 @@
 
 namespace weft {
 
-enum class error_category : std::uint8_t { none, ask, net, storage, command, supervisor, user };
+enum class error_category : std::uint8_t { none, ask, net, storage, command, supervisor, user, actors };
 std::string_view to_string(error_category c) noexcept;
 
 // Everything an error needs to know about its code's enum.

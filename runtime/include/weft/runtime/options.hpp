@@ -4,11 +4,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace weft {
+
+class clock;
 
 // What a send does when the receiver's mailbox is full (docs/architecture.md).
 enum class overflow_policy : std::uint8_t {
@@ -57,6 +60,10 @@ struct runtime_options {
   std::chrono::microseconds time_budget{500};
   // Threads that run blocking calls offloaded with context::blocking().
   unsigned blocking_threads = 8;
+  // The clock user timers run on (clock.hpp): send_after, send_interval and
+  // everything built on them. Null: real time. A weft::manual_clock here
+  // gives tests virtual time.
+  std::shared_ptr<weft::clock> clock;
 };
 
 }  // namespace weft

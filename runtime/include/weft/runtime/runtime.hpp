@@ -9,6 +9,7 @@
 // block the calling thread; from inside an actor use context instead,
 // which suspends only the actor.
 
+#include <weft/runtime/clock.hpp>
 #include <weft/runtime/context.hpp>
 #include <weft/runtime/detail/backend.hpp>
 #include <weft/runtime/event_log.hpp>
@@ -130,6 +131,8 @@ class runtime {
   // Records up to `count` messages into and out of `who`, until `timeout`.
   std::vector<trace_event> trace(const pid& who, std::size_t count, std::chrono::nanoseconds timeout);
   const runtime_options& options() const;
+  // The clock timers run on (clock.hpp): real time unless the options gave one.
+  weft::clock& clock() const noexcept;
 
   // Blocks until no actor is runnable and no message is in flight, or the
   // timeout passes; true if the runtime went quiet.

@@ -31,6 +31,29 @@ struct context_access {
 // handler's arguments came from, for code that works on envelopes.
 detail::envelope* current_message(context& self) noexcept;
 
+// Takes the message `self` is handling now out of its handling, for code
+// that hands messages on without copying them (weft/actors: routers,
+// sticky workers, stashes). The caller then owns the envelope: send it
+// with detail::send_envelope, keep it, or delete it. The runtime neither
+// answers nor deletes it when the handler returns, and its mailbox slot is
+// released now. A request keeps its asker (reply_to, request_id), so
+// whoever handles it later answers the asker directly. nullptr between
+// messages or if already taken. The handler must not touch its message
+// argument afterwards (it lives in the envelope). Owner only.
+detail::envelope* take_current(context& self) noexcept;
+
+// Puts messages taken with take_current back at the head of `self`'s
+// queue, ahead of everything queued (also of messages a selective receive
+// skipped), oldest first: `first`..`last` linked through their `next`
+// fields. They take mailbox slots again, over capacity if need be (nothing
+// waits, nothing is dropped here). Owner only.
+void requeue_front(context& self, detail::envelope* first, detail::envelope* last) noexcept;
+
+// The user messages queued for `who` (the one being handled included),
+// 0 for an empty pid: one relaxed load, no lock, so a hint that may lag
+// (a load after the caller's own send to `who` sees that send). Any thread.
+std::size_t mailbox_length(const pid& who) noexcept;
+
 // The implementation behind a public runtime.
 struct runtime_access {
   static detail::runtime_impl* impl(runtime& rt) noexcept;

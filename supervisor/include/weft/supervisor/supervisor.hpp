@@ -106,7 +106,8 @@ struct supervisor_spec {
   // How long start()/start_link() wait for the tree below to start.
   std::chrono::nanoseconds start_timeout = std::chrono::hours(24);
   // Hooks for tests: the clock of restart intensity and backoff uptime,
-  // and the uniform [0, 1) source of backoff jitter. Unset: steady_clock
+  // and the uniform [0, 1) source of backoff jitter. Unset: the runtime's
+  // clock (runtime_options::clock, which also times the backoff delays)
   // and a per-supervisor PRNG. Called inside the supervisor actor only.
   std::function<std::chrono::steady_clock::time_point()> clock;
   std::function<double()> random;
