@@ -214,6 +214,8 @@ def markdown(meta, cases, source, chart_name):
         out.append("|---|---:|---:|---:|---:|")
         out += latency_rows + [""]
 
+    out += targets(cases)
+
     out.append("### Peak RSS (MB, median of VmHWM)\n")
     out.append("| workload | workers | weft | CAF | Erlang/OTP |")
     out.append("|---|---:|---:|---:|---:|")
@@ -246,6 +248,59 @@ def markdown(meta, cases, source, chart_name):
             out.append(f"- {kind}: {who}, {case}: {text}")
         out.append("")
     return "\n".join(out)
+
+
+def number(value, spec):
+    """A median for a table cell; a dash when no run reported the field."""
+    return "—" if value is None else format(value, spec)
+
+
+def targets(cases):
+    """The weft-only measurements of the reusable actors against their
+    targets: a router's overhead over direct sends (both measured in the
+    same process), and the others' p99 delivery latency with one stalled
+    pub/sub subscriber over the same without (likewise)."""
+    out = []
+    router = [(workers, f, cells[f]) for (case, workers), cells in cases.items()
+              if case == "router" for f in FAMILIES
+              if cells[f].values("overhead_pct")]
+    if router:
+        out.append("### Router overhead (round robin in front of the routees "
+                   "against direct sends to them, same process; target < 10%)\n")
+        out.append("| workers | implementation | routed msgs/s | direct msgs/s "
+                   "| overhead (median, min–max) |")
+        out.append("|---:|---|---:|---:|---|")
+        for workers, f, cell in router:
+            overheads = cell.values("overhead_pct")
+            direct = cell.median("direct_rate")
+            out.append(f"| {workers} | {LABELS[f]} | {si(cell.median('rate'))} | "
+                       f"{si(direct) if direct else '—'} | "
+                       f"**{statistics.median(overheads):+.1f}%** "
+                       f"({min(overheads):+.1f} to {max(overheads):+.1f}) |")
+        out.append("")
+    stalled = [(workers, cells["weft"]) for (case, workers), cells in cases.items()
+               if case.startswith("pubsub stalled=") and cells["weft"].values("p99_ratio")]
+    if stalled:
+        out.append("### Pub/sub with one stalled subscriber (weft; p99 delivery "
+                   "latency of the other subscribers, stalled phases against "
+                   "unstalled ones of the same process; target ≤ 2×)\n")
+        out.append("| workers | p99 µs unstalled | p99 µs one stalled | ratio (median, "
+                   "min–max) | stalled subscriber: queued / dropped | RSS growth "
+                   "kB unstalled / stalled | peak RSS MB |")
+        out.append("|---:|---:|---:|---|---|---|---:|")
+        for workers, cell in stalled:
+            ratios = cell.values("p99_ratio")
+            out.append(f"| {workers} | {number(cell.median('unstalled_p99_us'), '.1f')} | "
+                       f"{number(cell.median('p99_us'), '.1f')} | "
+                       f"**{statistics.median(ratios):.2f}×** "
+                       f"({min(ratios):.2f}–{max(ratios):.2f}) | "
+                       f"{number(cell.median('stalled_queued'), ',.0f')} / "
+                       f"{number(cell.median('stalled_dropped'), ',.0f')} | "
+                       f"{number(cell.median('unstalled_rss_growth_kb'), ',.0f')} / "
+                       f"{number(cell.median('rss_growth_kb'), ',.0f')} | "
+                       f"{cell.median('peak_rss_kb') / 1024:,.0f} |")
+        out.append("")
+    return out
 
 
 def write_doc(path, generated):

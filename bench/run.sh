@@ -209,7 +209,11 @@ for entry in "${plan[@]}"; do
   params="$full_params"
   ((smoke)) && params="$smoke_params"
   case_name="$workload"
-  [[ "$workload" == recover ]] && case_name="recover ${params##* }"
+  # Cases of one workload that the report shows apart: by their last
+  # parameter (plan.sh).
+  case "${params##* }" in
+    snapshot_every=* | stalled=[1-9]*) case_name="$workload ${params##* }" ;;
+  esac
   if [[ "$kind" == mp ]]; then
     counts=("${worker_counts[@]}")
   else

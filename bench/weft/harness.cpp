@@ -19,14 +19,7 @@ arguments::arguments(std::string_view workload, int argc, char** argv, int first
     if (eq == std::string_view::npos || eq == 0 || eq + 1 == arg.size()) {
       fail(workload_, "argument '{}' is not key=value", arg);
     }
-    const std::string value(arg.substr(eq + 1));
-    char* end = nullptr;
-    errno = 0;
-    const long long number = std::strtoll(value.c_str(), &end, 10);
-    if (errno != 0 || end == nullptr || *end != '\0') {
-      fail(workload_, "argument '{}': '{}' is not an integer", arg, value);
-    }
-    values_[std::string(arg.substr(0, eq))] = number;
+    values_[std::string(arg.substr(0, eq))] = std::string(arg.substr(eq + 1));
   }
 }
 
@@ -43,7 +36,28 @@ void arguments::allow(std::initializer_list<std::string_view> known) const {
 
 std::int64_t arguments::get(std::string_view key, std::int64_t fallback) const {
   const auto it = values_.find(key);
-  return it == values_.end() ? fallback : it->second;
+  if (it == values_.end()) return fallback;
+  const std::string& value = it->second;
+  char* end = nullptr;
+  errno = 0;
+  const long long number = std::strtoll(value.c_str(), &end, 10);
+  if (errno != 0 || end == value.c_str() || *end != '\0') {
+    fail(workload_, "argument '{}={}' is not an integer", key, value);
+  }
+  return number;
+}
+
+double arguments::get_fraction(std::string_view key, double fallback) const {
+  const auto it = values_.find(key);
+  if (it == values_.end()) return fallback;
+  const std::string& value = it->second;
+  char* end = nullptr;
+  errno = 0;
+  const double number = std::strtod(value.c_str(), &end);
+  if (errno != 0 || end == value.c_str() || *end != '\0' || !(number > 0.0 && number <= 1.0)) {
+    fail(workload_, "argument '{}={}' must be a fraction in (0, 1], like 0.01", key, value);
+  }
+  return number;
 }
 
 std::int64_t arguments::get_at_least(std::string_view key, std::int64_t fallback, std::int64_t minimum) const {
@@ -132,6 +146,12 @@ double percentile_us(const std::vector<std::int64_t>& sorted_ns, double q) {
   auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(len)));
   rank = std::clamp<std::size_t>(rank, 1, len);
   return static_cast<double>(sorted_ns[rank - 1]) / 1000.0;
+}
+
+double median(std::vector<double> values) {
+  if (values.empty()) return 0.0;
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
 }
 
 scratch_directory::scratch_directory(std::string_view workload) {

@@ -34,7 +34,8 @@ namespace weft_bench {
 
 using clock_type = std::chrono::steady_clock;
 
-// The arguments after the workload name: `key=value`, integer values.
+// The arguments after the workload name: `key=value`, integer values but
+// for fractions read with get_fraction (pubsub's match=0.01).
 // `workers` is read by main; every other key must be one the workload
 // declares (a typo fails instead of silently running the default).
 class arguments {
@@ -46,11 +47,13 @@ class arguments {
   std::int64_t get(std::string_view key, std::int64_t fallback) const;
   // As get, and the value must be at least `minimum`.
   std::int64_t get_at_least(std::string_view key, std::int64_t fallback, std::int64_t minimum) const;
+  // A decimal fraction in (0, 1].
+  double get_fraction(std::string_view key, double fallback) const;
   std::string_view workload() const noexcept { return workload_; }
 
  private:
   std::string_view workload_;
-  std::map<std::string, std::int64_t, std::less<>> values_;
+  std::map<std::string, std::string, std::less<>> values_;
 };
 
 // One flat JSON object on one line, fields in the order they are added.
@@ -100,6 +103,9 @@ std::int64_t bytes_per_actor(std::int64_t rss_before_kb, std::int64_t rss_after_
 // by the nearest-rank method (the peers use the same).
 double percentile_us(const std::vector<std::int64_t>& sorted_ns, double q);
 
+// The median of a few timings (the upper one of an even count).
+double median(std::vector<double> values);
+
 // bench/SPEC.md's leak rule. Exiting actors leave asynchronously, so this
 // waits (up to `patience`) for the live count to come back to `baseline`;
 // if it does not, it names the leak on stderr and exits with status 1.
@@ -143,5 +149,9 @@ void ask(weft::runtime& rt, const arguments& args, json_line& out);
 void persist(weft::runtime& rt, const arguments& args, json_line& out);
 void recover(weft::runtime& rt, const arguments& args, json_line& out);
 void broadcast(weft::runtime& rt, const arguments& args, json_line& out);
+void server(weft::runtime& rt, const arguments& args, json_line& out);
+void statem(weft::runtime& rt, const arguments& args, json_line& out);
+void pubsub(weft::runtime& rt, const arguments& args, json_line& out);
+void router(weft::runtime& rt, const arguments& args, json_line& out);
 
 }  // namespace weft_bench

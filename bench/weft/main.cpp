@@ -26,7 +26,9 @@ constexpr std::array workloads{
     workload_entry{"idle", weft_bench::idle},         workload_entry{"parked", weft_bench::parked},
     workload_entry{"restart", weft_bench::restart},   workload_entry{"ask", weft_bench::ask},
     workload_entry{"persist", weft_bench::persist},   workload_entry{"recover", weft_bench::recover},
-    workload_entry{"broadcast", weft_bench::broadcast},
+    workload_entry{"broadcast", weft_bench::broadcast}, workload_entry{"server", weft_bench::server},
+    workload_entry{"statem", weft_bench::statem},       workload_entry{"pubsub", weft_bench::pubsub},
+    workload_entry{"router", weft_bench::router},
 };
 
 [[noreturn]] void usage(const char* problem) {

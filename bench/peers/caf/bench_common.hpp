@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace caf_bench {
 
@@ -20,19 +21,28 @@ using next_atom = caf::atom_constant<caf::atom("next")>;
 using ready_atom = caf::atom_constant<caf::atom("ready")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using token_atom = caf::atom_constant<caf::atom("token")>;
+using calls_atom = caf::atom_constant<caf::atom("calls")>;
+using event_atom = caf::atom_constant<caf::atom("event")>;
+using count_atom = caf::atom_constant<caf::atom("count")>;
+using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
+using publish_atom = caf::atom_constant<caf::atom("publish")>;
 
 using clock_type = std::chrono::steady_clock;
 
-// `key=value` arguments after the workload name; values are integers.
+// `key=value` arguments after the workload name; values are integers,
+// but for fractions such as match=0.01.
 class arguments {
 public:
   arguments(int argc, char** argv, int first);
 
-  // The value of `key`, or `fallback` when it was not given.
+  // The value of `key`, or `fallback` when it was not given; throws
+  // std::invalid_argument unless the whole value is an integer.
   int64_t get(const std::string& key, int64_t fallback) const;
+  // As get, for a decimal fraction.
+  double get_fraction(const std::string& key, double fallback) const;
 
 private:
-  std::map<std::string, int64_t> values_;
+  std::map<std::string, std::string> values_;
 };
 
 // One flat JSON object, fields in insertion order.
@@ -83,5 +93,13 @@ void parked(caf::actor_system& system, const arguments& args, json_line& out);
 void ask(caf::actor_system& system, const arguments& args, json_line& out);
 void broadcast(caf::actor_system& system, const arguments& args,
                json_line& out);
+void server(caf::actor_system& system, const arguments& args, json_line& out);
+void statem(caf::actor_system& system, const arguments& args, json_line& out);
+void pubsub(caf::actor_system& system, const arguments& args, json_line& out);
+void router(caf::actor_system& system, const arguments& args, json_line& out);
+
+// The q-quantile (0 < q <= 1) of sorted nanosecond samples in microseconds,
+// by the nearest-rank method (as in weft-bench and the Erlang peer).
+double percentile_us(const std::vector<int64_t>& sorted_ns, double q);
 
 } // namespace caf_bench

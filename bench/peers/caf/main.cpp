@@ -22,14 +22,30 @@ arguments::arguments(int argc, char** argv, int first) {
     if (eq == std::string_view::npos || eq == 0)
       throw std::invalid_argument("argument '" + std::string{arg}
                                   + "' is not key=value");
-    values_[std::string{arg.substr(0, eq)}]
-      = std::stoll(std::string{arg.substr(eq + 1)});
+    values_[std::string{arg.substr(0, eq)}] = std::string{arg.substr(eq + 1)};
   }
 }
 
 int64_t arguments::get(const std::string& key, int64_t fallback) const {
   auto i = values_.find(key);
-  return i == values_.end() ? fallback : i->second;
+  if (i == values_.end())
+    return fallback;
+  size_t used = 0;
+  auto value = std::stoll(i->second, &used);
+  if (used != i->second.size())
+    throw std::invalid_argument(key + "=" + i->second + " is not an integer");
+  return value;
+}
+
+double arguments::get_fraction(const std::string& key, double fallback) const {
+  auto i = values_.find(key);
+  if (i == values_.end())
+    return fallback;
+  size_t used = 0;
+  auto value = std::stod(i->second, &used);
+  if (used != i->second.size())
+    throw std::invalid_argument(key + "=" + i->second + " is not a number");
+  return value;
 }
 
 void json_line::key(std::string_view name) {
@@ -143,6 +159,10 @@ const std::map<std::string, workload_fn>& workloads() {
                   "snapshots)");
      }},
     {"broadcast", broadcast},
+    {"server", server},
+    {"statem", statem},
+    {"pubsub", pubsub},
+    {"router", router},
   };
   return table;
 }

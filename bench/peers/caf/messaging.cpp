@@ -1,5 +1,5 @@
 // The message-passing workloads of bench/SPEC.md as idiomatic CAF 0.17
-// event-based actors: pingpong, fanin, spawn, ring, ask and broadcast.
+// event-based actors: pingpong, fanin, spawn, ring, ask, broadcast and server.
 //
 // Each workload follows the same steps:
 //   1. remember the running-actor count (the SPEC's leak baseline);
@@ -10,6 +10,7 @@
 #include "bench_common.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -164,13 +165,6 @@ behavior ask_client(stateful_actor<ask_client_state>* self, actor server,
   };
 }
 
-double percentile_us(std::vector<int64_t>& sorted_ns, double q) {
-  auto len = sorted_ns.size();
-  auto rank = static_cast<size_t>(std::ceil(q * static_cast<double>(len)));
-  rank = std::clamp<size_t>(rank, 1, len);
-  return static_cast<double>(sorted_ns[rank - 1]) / 1000.0;
-}
-
 // -- 11. broadcast ------------------------------------------------------------
 
 behavior subscriber(stateful_actor<counter_state>* self, group topic,
@@ -197,7 +191,58 @@ behavior publisher(event_based_actor* self, group topic, int64_t msgs) {
   };
 }
 
+// -- 12. server ----------------------------------------------------------------
+
+// A stateful server: it counts the calls it answered (checked after the run).
+struct server_state {
+  int64_t calls = 0;
+};
+
+behavior counting_server(stateful_actor<server_state>* self) {
+  return {
+    [=](int64_t x) {
+      ++self->state.calls;
+      return x;
+    },
+    [=](calls_atom) { return self->state.calls; },
+  };
+}
+
+// c clients each make `calls` sequential requests to `server` (ask and
+// server differ only in the server); returns the latencies, sorted, and
+// stores the measured seconds.
+std::vector<int64_t> run_clients(actor_system& system, scoped_actor& driver,
+                                 const actor& server, int64_t c,
+                                 int64_t calls, double& seconds) {
+  std::vector<std::vector<int64_t>> latencies(static_cast<size_t>(c));
+  std::vector<actor> clients;
+  for (auto& client_latencies : latencies)
+    clients.push_back(
+      system.spawn(ask_client, server, calls, &client_latencies,
+                   actor{driver}));
+  auto start = clock_type::now();
+  for (auto& client : clients)
+    anon_send(client, go_atom::value);
+  int64_t done = 0;
+  driver->receive_for(done, c)([](done_atom) {});
+  seconds = seconds_since(start);
+  std::vector<int64_t> all;
+  for (auto& client_latencies : latencies)
+    all.insert(all.end(), client_latencies.begin(), client_latencies.end());
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
 } // namespace
+
+double percentile_us(const std::vector<int64_t>& sorted_ns, double q) {
+  auto len = sorted_ns.size();
+  if (len == 0)
+    return 0.0;
+  auto rank = static_cast<size_t>(std::ceil(q * static_cast<double>(len)));
+  rank = std::clamp<size_t>(rank, 1, len);
+  return static_cast<double>(sorted_ns[rank - 1]) / 1000.0;
+}
 
 void pingpong(actor_system& system, const arguments& args, json_line& out) {
   auto n = args.get("n", 1000000);
@@ -274,25 +319,44 @@ void ask(actor_system& system, const arguments& args, json_line& out) {
   scoped_actor driver{system};
   auto baseline = system.registry().running();
   auto server = system.spawn(echo_server);
-  std::vector<std::vector<int64_t>> latencies(static_cast<size_t>(c));
-  std::vector<actor> clients;
-  for (auto& client_latencies : latencies)
-    clients.push_back(
-      system.spawn(ask_client, server, calls, &client_latencies,
-                   actor{driver}));
-  auto start = clock_type::now();
-  for (auto& client : clients)
-    anon_send(client, go_atom::value);
-  int64_t done = 0;
-  driver->receive_for(done, c)([](done_atom) {});
-  auto seconds = seconds_since(start);
+  double seconds = 0;
+  auto all = run_clients(system, driver, server, c, calls, seconds);
   anon_send_exit(server, exit_reason::user_shutdown);
-  clients.clear();
   await_baseline(system, baseline, "ask");
-  std::vector<int64_t> all;
-  for (auto& client_latencies : latencies)
-    all.insert(all.end(), client_latencies.begin(), client_latencies.end());
-  std::sort(all.begin(), all.end());
+  add_rate(out, c * calls, seconds, "calls/s");
+  out.add("p50_us", percentile_us(all, 0.50))
+    .add("p99_us", percentile_us(all, 0.99));
+}
+
+// As ask, against a stateful actor (CAF's counterpart of a gen_server):
+// `request` from each client, and the server's call count checked after.
+void server(actor_system& system, const arguments& args, json_line& out) {
+  auto n = args.get("n", 1000000);
+  auto c = args.get("c", 16);
+  auto calls = n / c;
+  scoped_actor driver{system};
+  auto baseline = system.registry().running();
+  auto server = system.spawn(counting_server);
+  double seconds = 0;
+  auto all = run_clients(system, driver, server, c, calls, seconds);
+  driver->request(server, call_timeout, calls_atom::value)
+    .receive(
+      [&](int64_t counted) {
+        if (counted != c * calls) {
+          std::fprintf(stderr, "caf-bench server: the server counted %lld "
+                               "calls, expected %lld\n",
+                       static_cast<long long>(counted),
+                       static_cast<long long>(c * calls));
+          std::_Exit(1);
+        }
+      },
+      [&](error& err) {
+        std::fprintf(stderr, "caf-bench server: reading the count failed: %s\n",
+                     to_string(err).c_str());
+        std::_Exit(1);
+      });
+  anon_send_exit(server, exit_reason::user_shutdown);
+  await_baseline(system, baseline, "server");
   add_rate(out, c * calls, seconds, "calls/s");
   out.add("p50_us", percentile_us(all, 0.50))
     .add("p99_us", percentile_us(all, 0.99));

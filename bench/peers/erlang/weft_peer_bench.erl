@@ -1,6 +1,7 @@
 %% Erlang/OTP peer of weft-bench: the workloads of bench/SPEC.md written as
 %% plain, idiomatic Erlang processes (and OTP behaviours where the workload
-%% names one: supervisor for `restart`, gen_server for `ask`).
+%% names one: supervisor for `restart`, gen_server for `ask` and `server`,
+%% gen_statem for `statem`, pg for `pubsub`).
 %%
 %% Started by run.sh as
 %%   erl -noshell +S N:N +P ... -run weft_peer_bench main <workload> [k=v ...]
@@ -20,6 +21,11 @@
 -define(HOUR_MS, 3600000).
 -define(CALL_TIMEOUT_MS, 5000).
 -define(LEAK_WAIT_MS, 60000).
+%% statem: the state timeout armed on every entry (never reached in a run).
+-define(STATE_TIMEOUT_MS, 60000).
+%% statem: the feeder waits for the machine every this many events, so the
+%% queue between them stays bounded (the same in every implementation).
+-define(STATEM_SYNC_EVERY, 1000).
 
 %% -- entry point -------------------------------------------------------------
 
@@ -63,6 +69,20 @@ run("recover", _)   ->
     throw({skipped, "OTP has no persistent-actor recovery (journal replay "
                     "and snapshots) to compare with"});
 run("broadcast", P) -> broadcast(arg(subs, P, 10000), arg(msgs, P, 100));
+run("server", P)    -> server(arg(n, P, 1000000), arg(c, P, 16));
+run("statem", P)    -> statem(arg(n, P, 10000000));
+run("pubsub", P)    ->
+    case arg(stalled, P, 0) of
+        0 -> pubsub(arg(subs, P, 10000), arg(msgs, P, 100),
+                    arg_fraction(match, P, 0.01));
+        _ -> throw({skipped, "the stalled-subscriber case measures weft's "
+                             "broker policy for a subscriber that stops "
+                             "reading; Erlang's mailboxes are unbounded, so "
+                             "there is no policy to measure"})
+    end;
+run("router", _)    ->
+    throw({skipped, "OTP has no router: a round-robin dispatcher is a "
+                    "user-written process or a third-party pool library"});
 run(Other, _)       -> error({unknown_workload, Other}).
 
 %% -- 1. pingpong ---------------------------------------------------------------
@@ -330,6 +350,153 @@ publish(Subscribers, Seq, Msgs) ->
 subscriber(0, Driver) -> Driver ! subscriber_done;
 subscriber(Left, Driver) -> receive {msg, _} -> subscriber(Left - 1, Driver) end.
 
+%% -- 12. server ---------------------------------------------------------------
+
+%% As `ask`, against a gen_server that keeps state (the count of calls it
+%% answered); the count is checked after the run.
+server(N, C) ->
+    Base = process_count(),
+    {ok, Server} = weft_peer_counter:start_link(),
+    Driver = self(),
+    Calls = N div C,
+    T0 = now_ns(),
+    Clients = [spawn(fun() -> ask_client(Server, Calls, Driver) end)
+               || _ <- lists:seq(1, C)],
+    _ = [receive {done, Client} -> ok end || Client <- Clients],
+    Secs = seconds_since(T0),
+    LatenciesNs = lists:append(
+                    [receive {latencies, Client, L} -> L end
+                     || Client <- Clients]),
+    Counted = gen_server:call(Server, calls),
+    Counted =:= C * Calls orelse error({server_counted, Counted, C * Calls}),
+    stop_linked(Server),
+    await_baseline(Base),
+    Sorted = lists:sort(LatenciesNs),
+    result(C * Calls, Secs, "calls/s")
+        ++ [{p50_us, percentile(Sorted, 0.50) / 1000},
+            {p99_us, percentile(Sorted, 0.99) / 1000}].
+
+%% -- 13. statem --------------------------------------------------------------
+
+%% A feeder casts `next` N times to the four-state gen_statem
+%% (weft_peer_statem), waiting for it with a call every STATEM_SYNC_EVERY
+%% events; each event is one transition, each entry arms a state timeout.
+statem(N) ->
+    Base = process_count(),
+    {ok, Machine} = weft_peer_statem:start_link(?STATE_TIMEOUT_MS),
+    Driver = self(),
+    Feeder = spawn(fun() -> receive go -> feed(Machine, N, 0, Driver) end end),
+    T0 = now_ns(),
+    Feeder ! go,
+    receive {done, Feeder} -> ok end,
+    Secs = seconds_since(T0),
+    stop_linked(Machine),
+    await_baseline(Base),
+    result(N, Secs, "transitions/s").
+
+feed(_Machine, N, Sent, Driver) when Sent >= N ->
+    Driver ! {done, self()};
+feed(Machine, N, Sent, Driver) ->
+    Batch = min(?STATEM_SYNC_EVERY, N - Sent),
+    cast_next(Machine, Batch),
+    Expected = Sent + Batch,
+    Expected = gen_statem:call(Machine, transitions),
+    feed(Machine, N, Expected, Driver).
+
+cast_next(_Machine, 0) -> ok;
+cast_next(Machine, K) -> gen_statem:cast(Machine, next), cast_next(Machine, K - 1).
+
+%% -- 14. pubsub ----------------------------------------------------------------
+
+%% Subjects are three tokens, bench.k<key>.m<i>, with key = i rem K and
+%% K = round(1 / Match); subscriber j has key j rem K and, by j rem 3, the
+%% pattern bench.k<key>.*, bench.k<key>.> or *.k<key>.* - each matches the
+%% subjects of its key, a fraction Match of them.
+%%
+%% The topic registry is an OTP pg scope: every subscriber joins the group
+%% named by its pattern (a token list). The publisher, for each message,
+%% lists the groups (pg:which_groups), matches each pattern against the
+%% subject and sends the message to the members of the groups that match:
+%% one match per distinct pattern, not per subscriber. A message carries its
+%% publish time; each subscriber reports its delivery latencies, then waits
+%% for the end of the measurement (its exit, which pg handles, is not part
+%% of it).
+pubsub(Subs, Msgs, Match) ->
+    K = pubsub_keys(Match),
+    Base = process_count(),
+    Scope = weft_peer_pubsub,
+    {ok, ScopePid} = pg:start_link(Scope),
+    Driver = self(),
+    Subscribers =
+        [begin
+             Key = J rem K,
+             Expect = pubsub_expected(Key, K, Msgs),
+             Pid = spawn(fun() -> pubsub_subscriber(Expect, [], Driver) end),
+             ok = pg:join(Scope, pubsub_pattern(J, Key), Pid),
+             Pid
+         end || J <- lists:seq(0, Subs - 1)],
+    Deliveries = lists:sum([pubsub_expected(J rem K, K, Msgs)
+                            || J <- lists:seq(0, Subs - 1)]),
+    Publisher = spawn(fun() -> receive go -> pubsub_publish(Scope, 0, Msgs, K) end end),
+    T0 = now_ns(),
+    Publisher ! go,
+    PerSubscriber = pubsub_collect(length(Subscribers), []),
+    Secs = seconds_since(T0),
+    LatenciesNs = lists:append(PerSubscriber),
+    _ = [Sub ! stop || Sub <- Subscribers],
+    stop_linked(ScopePid),
+    await_baseline(Base),
+    Sorted = lists:sort(LatenciesNs),
+    result(Deliveries, Secs, "deliveries/s")
+        ++ [{p50_us, percentile(Sorted, 0.50) / 1000},
+            {p99_us, percentile(Sorted, 0.99) / 1000}].
+
+pubsub_keys(Match) when Match > 0, Match =< 1 -> round(1 / Match);
+pubsub_keys(Match) -> error({bad_match, Match, "must be in (0, 1]"}).
+
+%% How many of messages 0..Msgs-1 have key Key.
+pubsub_expected(Key, _K, Msgs) when Key >= Msgs -> 0;
+pubsub_expected(Key, K, Msgs) -> (Msgs - 1 - Key) div K + 1.
+
+pubsub_pattern(J, Key) ->
+    KeyToken = <<"k", (integer_to_binary(Key))/binary>>,
+    case J rem 3 of
+        0 -> [<<"bench">>, KeyToken, <<"*">>];
+        1 -> [<<"bench">>, KeyToken, <<">">>];
+        2 -> [<<"*">>, KeyToken, <<"*">>]
+    end.
+
+pubsub_publish(_Scope, I, Msgs, _K) when I >= Msgs -> ok;
+pubsub_publish(Scope, I, Msgs, K) ->
+    Subject = [<<"bench">>, <<"k", (integer_to_binary(I rem K))/binary>>,
+               <<"m", (integer_to_binary(I))/binary>>],
+    Message = {msg, now_ns()},
+    _ = [[Member ! Message || Member <- pg:get_members(Scope, Pattern)]
+         || Pattern <- pg:which_groups(Scope), subject_matches(Pattern, Subject)],
+    pubsub_publish(Scope, I + 1, Msgs, K).
+
+%% NATS rules: `*` is one token, `>` one or more trailing tokens.
+subject_matches([<<">">>], [_ | _]) -> true;
+subject_matches([<<"*">> | Pattern], [_ | Subject]) -> subject_matches(Pattern, Subject);
+subject_matches([Token | Pattern], [Token | Subject]) -> subject_matches(Pattern, Subject);
+subject_matches([], []) -> true;
+subject_matches(_, _) -> false.
+
+%% In arrival order: a receive for one given subscriber would scan past
+%% the others' reports.
+pubsub_collect(0, Acc) -> Acc;
+pubsub_collect(Left, Acc) ->
+    receive {done, _Sub, L} -> pubsub_collect(Left - 1, [L | Acc]) end.
+
+pubsub_subscriber(0, Latencies, Driver) ->
+    Driver ! {done, self(), Latencies},
+    receive stop -> ok end;
+pubsub_subscriber(Left, Latencies, Driver) ->
+    receive
+        {msg, Published} ->
+            pubsub_subscriber(Left - 1, [now_ns() - Published | Latencies], Driver)
+    end.
+
 %% -- helpers -----------------------------------------------------------------
 
 result(N, Secs, Unit) ->
@@ -383,6 +550,17 @@ impl() ->
 arg(Key, Params, Default) ->
     case lists:keyfind(atom_to_list(Key), 1, Params) of
         {_, Value} -> list_to_integer(Value);
+        false -> Default
+    end.
+
+%% A fraction such as match=0.01 (an integer is accepted too).
+arg_fraction(Key, Params, Default) ->
+    case lists:keyfind(atom_to_list(Key), 1, Params) of
+        {_, Value} ->
+            case string:to_float(Value) of
+                {F, ""} -> F;
+                _ -> float(list_to_integer(Value))
+            end;
         false -> Default
     end.
 
