@@ -24,26 +24,31 @@ mkdir -p "$out"
 flags=(-std=c++20 -O1 -Wall -Wextra -Werror=unused-result -c -fPIC
        -I"$root/runtime/include" -I"$root/runtime/src" -I"$root/runtime/internal"
        -I"$root/supervisor/include" -I"$root/persistence/include" -I"$root/persistence/src"
+       -I"$root/actors/include" -I"$root/actors/src"
        -idirafter /usr/include)
 sources=("$root"/runtime/src/*.cpp "$root"/supervisor/src/*.cpp "$root"/persistence/src/crc32c.cpp
-         "$root"/persistence/src/record_format.cpp)
+         "$root"/persistence/src/record_format.cpp "$root"/actors/src/*.cpp)
+# An object's name: its module and file (runtime/src/registry.cpp and
+# actors/src/registry.cpp are two objects).
+object_name() { local rel=${1#"$root"/}; echo "${rel%%/*}-$(basename "$1" .cpp)"; }
 compile() {  # compile <source>: its log in $out/<name>.log, its status in $out/<name>.status
   local name
-  name=$(basename "$1" .cpp)
+  name=$(object_name "$1")
   if "$cxx" "${flags[@]}" "$1" -o "$out/$name.o" >"$out/$name.log" 2>&1; then
     echo 0 >"$out/$name.status"
   else
     echo 1 >"$out/$name.status"
   fi
 }
-export -f compile
+export -f compile object_name
+export root
 export cxx out
 export flags_text="${flags[*]}"
 rm -f "$out"/*.o "$out"/*.status
 printf '%s\n' "${sources[@]}" | xargs -P "$(nproc)" -I{} bash -c 'flags=($flags_text); compile "$1"' _ {}
 status=0
 for source in "${sources[@]}"; do
-  name=$(basename "$source" .cpp)
+  name=$(object_name "$source")
   if [[ "$(cat "$out/$name.status" 2>/dev/null)" != 0 ]]; then
     echo "aarch64: $source does not compile:" >&2
     cat "$out/$name.log" >&2

@@ -1,5 +1,6 @@
 // Through the installed package: a typed actor under a supervisor, and a
 // persistent actor whose events are stored with the opt-in JSON codec.
+#include <weft/actors/server.hpp>
 #include <weft/persistence/file_journal.hpp>
 #include <weft/persistence/json_codec.hpp>
 #include <weft/persistence/persistent_actor.hpp>
@@ -35,6 +36,18 @@ struct notebook : wp::event_sourced<notebook_protocol, std::size_t, noted> {
   void on_event(std::size_t& count, const noted&) const { ++count; }
 };
 
+struct hit {};
+using hits_protocol = weft::protocol<int(hit)>;
+class hit_counter {
+ public:
+  using protocol_type = hits_protocol;
+  using self_type = weft::actors::server_context<hit_counter>;
+  int handle_call(self_type&, hit) { return ++hits_; }
+
+ private:
+  int hits_ = 0;
+};
+
 int main() {
   weft::runtime rt({.workers = 2});
   weft::scoped_actor self(rt);
@@ -44,6 +57,11 @@ int main() {
   auto d = weft::ref_cast<doubler>(rt.whereis("doubler"));
   if (!tree || !d || self.ask(*d, twice{21}) != 42) {
     std::fprintf(stderr, "weft-consumer: the supervised doubler did not answer 42\n");
+    return 1;
+  }
+  weft::ref<hits_protocol> counter = rt.spawn(weft::actors::server<hit_counter>());
+  if (weft::actors::call(self, counter, hit{}) != 1 || weft::actors::call(self, counter, hit{}) != 2) {
+    std::fprintf(stderr, "weft-consumer: the actors::server did not count its calls\n");
     return 1;
   }
   const auto dir = std::filesystem::temp_directory_path() / ("weft-consumer-" + std::to_string(::getpid()));
@@ -59,6 +77,6 @@ int main() {
     rt.shutdown();
   }
   std::filesystem::remove_all(dir);
-  if (status == 0) std::printf("weft-consumer: installed weft works (typed, supervised, persistent, JSON codec)\n");
+  if (status == 0) std::printf("weft-consumer: installed weft works (typed, supervised, persistent, actors::server, JSON codec)\n");
   return status;
 }
