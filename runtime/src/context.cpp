@@ -39,6 +39,7 @@ void context::link(const pid& other) {
   // Linking to a dead actor: an exit signal `noproc` comes back at once.
   auto* signal = detail::make_envelope(detail::exit_signal_payload{other, exit_reason::noproc(), true},
                                        detail::envelope_kind::exit_signal);
+  cell_->absorb_pending();  // after what `other` sent before it died, as a monitor's down_msg
   if (detail::envelope* visible = cell_->filter(signal)) cell_->owned().stash_.push_back(visible);
 }
 
@@ -61,6 +62,9 @@ monitor_ref context::monitor(const pid& other) {
   if (!detail::post_signal(cell_, detail::as_cell(other),
                            detail::make_envelope(detail::monitor_payload{ref, self()}, detail::envelope_kind::monitor))) {
     cell_->owned().monitors_out_->erase(ref.value);
+    // As in Erlang, the down_msg comes after everything `other` sent us
+    // before it died: what already arrived is taken into the queue first.
+    cell_->absorb_pending();
     cell_->owned().stash_.push_back(
         detail::make_envelope(down_msg{ref, other, exit_reason::noproc()}, detail::envelope_kind::down));
   }

@@ -201,3 +201,25 @@ TEST_CASE("an exit cascade runs through a long chain of linked actors") {
   me.exit(head, weft::exit_reason::error("cascade"));
   CHECK(eventually([&] { return rt.live_actors() == 0; }, std::chrono::seconds(60)));
 }
+
+TEST_CASE("monitoring an actor that already died: its down_msg comes after every message it sent before dying") {
+  weft::runtime rt(small_runtime());
+  for (int round = 0; round < 50; ++round) {
+    weft::scoped_actor me(rt);
+    const weft::pid to = me.self();
+    weft::pid sender = rt.spawn([to](weft::context& self) {
+      for (int i = 0; i < 100; ++i) self.send(to, i);
+    });
+    REQUIRE(eventually([&] { return !rt.info(sender) || rt.info(sender)->status == weft::actor_status::dead; }));
+    me.monitor(sender);
+    int received = 0;
+    bool down = false;
+    while (!down) {
+      me.receive([&](int i) { CHECK(i == received++); }, [&](const weft::down_msg& d) {
+        CHECK(d.reason.code() == weft::exit_reason::kind::noproc);
+        down = true;
+      });
+    }
+    CHECK(received == 100);
+  }
+}
