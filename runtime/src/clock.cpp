@@ -61,6 +61,20 @@ bool manual_clock::cancel(std::uint64_t id) {
   return true;
 }
 
+void manual_clock::drop_timers_of(const detail::runtime_impl* rt) {
+  std::vector<pid> dropped;  // released after the lock: a last reference may destroy a cell
+  std::lock_guard lock(mutex_);
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (detail::as_cell(it->second.to)->rt == rt) {
+      queue_.erase(key{it->second.due, it->first});
+      dropped.push_back(std::move(it->second.to));
+      it = entries_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 std::size_t manual_clock::advance(duration by) { return advance_to(now() + std::max(by, duration::zero())); }
 
 std::size_t manual_clock::advance_to(time_point t) {
@@ -119,6 +133,9 @@ std::uint64_t wheel_clock::start(duration delay, duration period, pid to, std::f
 }
 
 bool wheel_clock::cancel(std::uint64_t id) { return timers_.cancel(id); }
+
+// The wheel is the runtime's own: the runtime clears it as it ends.
+void wheel_clock::drop_timers_of(const runtime_impl*) {}
 
 std::size_t wheel_clock::pending() const { return timers_.pending(); }
 

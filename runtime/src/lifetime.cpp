@@ -114,6 +114,7 @@ void runtime_impl::teardown() {
   for (auto& w : workers_) w->join();
   timers_.wake_fd_ = -1;
   timers_.clear();
+  clock_->drop_timers_of(this);
   workers_.clear();
   stack_pool_destroy(stacks_);
   stacks_ = nullptr;

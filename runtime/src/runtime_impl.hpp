@@ -173,6 +173,7 @@ class wheel_clock final : public weft::clock {
   std::size_t pending() const override;
   std::uint64_t start(duration delay, duration period, pid to, std::function<envelope*()> make) override;
   bool cancel(std::uint64_t id) override;
+  void drop_timers_of(const runtime_impl* rt) override;
 
  private:
   timer_service& timers_;

@@ -116,6 +116,7 @@ bool runtime_impl::shutdown(shutdown_mode mode, std::chrono::nanoseconds timeout
   // Actors that were runnable when they died may still sit in queues;
   // they hold no references (the run queues do not own cells).
   timers_.clear();
+  clock_->drop_timers_of(this);
   shut_down_ = true;
   drained_in_time_ = in_time;
   return in_time;

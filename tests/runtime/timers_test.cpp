@@ -205,3 +205,26 @@ TEST_CASE("a manual clock: await_timers sees a timer filed by an actor; a 30-day
   CHECK(me.receive<tick>().n == 1);
   CHECK(std::chrono::steady_clock::now() - real_start < 5s);
 }
+
+TEST_CASE("a runtime that ends drops its timers from a manual clock it shares (no cycle keeps it alive)") {
+  auto clock = std::make_shared<weft::manual_clock>();
+  auto other_options = small_runtime();
+  other_options.clock = clock;
+  weft::runtime other(other_options);
+  weft::scoped_actor stays(other);
+  stays.send_after(1h, stays.self(), tick{2});
+  {
+    auto options = small_runtime();
+    options.clock = clock;
+    weft::runtime rt(options);
+    rt.spawn([](weft::context& self) {
+      self.send_after(1h, self.self(), tick{1});
+      self.send_interval(1s, self.self(), tick{1});
+      self.receive([](tick) {});
+    });
+    REQUIRE(clock->await_timers(3));
+  }
+  CHECK(clock->pending() == 1);  // only the other runtime's
+  clock->advance(1h);
+  CHECK(stays.receive<tick>().n == 2);
+}

@@ -37,6 +37,10 @@
 
 namespace weft {
 
+namespace detail {
+class runtime_impl;
+}
+
 class clock {
  public:
   using duration = std::chrono::nanoseconds;
@@ -60,6 +64,11 @@ class clock {
   virtual std::uint64_t start(duration delay, duration period, pid to, std::function<detail::envelope*()> make) = 0;
   // True if the timer was pending (it will not fire).
   virtual bool cancel(std::uint64_t id) = 0;
+  // Called by a runtime as it ends: drop every timer aimed at one of its
+  // actors. A clock shared with the runtime (runtime_options::clock) would
+  // otherwise keep the runtime alive through its timers' pids, and the
+  // runtime keeps the clock: a cycle nothing would break.
+  virtual void drop_timers_of(const detail::runtime_impl* rt) = 0;
 };
 
 // Virtual time for tests: it stands still until advance() moves it, and
@@ -75,6 +84,7 @@ class manual_clock final : public clock {
   std::size_t pending() const override;
   std::uint64_t start(duration delay, duration period, pid to, std::function<detail::envelope*()> make) override;
   bool cancel(std::uint64_t id) override;
+  void drop_timers_of(const detail::runtime_impl* rt) override;
 
   // Moves time forward by `by` (or to `t`), firing every timer that falls
   // due on the way at its own instant; a periodic timer fires once per
