@@ -188,10 +188,9 @@ class watcher_server {
 };
 
 TEST_CASE("handle_info gets down_msg, a trapped exit of a non-parent link, and self-sent timer messages") {
-  auto clock = std::make_shared<weft::manual_clock>();
-  auto options = small_runtime();
-  options.clock = clock;
-  weft::runtime rt(options);
+  weft_test::manual_runtime m;
+  auto& clock = m.clock;
+  weft::runtime& rt = m.rt;
   weft::scoped_actor me(rt);
   weft::ref<watcher_protocol> w = rt.spawn(wa::server<watcher_server>(me.self()));
   REQUIRE(wa::call(me, w, get{}, 5s) == 0);  // init has run: its timer is filed
@@ -347,10 +346,9 @@ struct start_report {
 };
 
 TEST_CASE("an init that outlasts init_timeout on the runtime clock fails the start, and the actor is gone") {
-  auto clock = std::make_shared<weft::manual_clock>();
-  auto options = small_runtime();
-  options.clock = clock;
-  weft::runtime rt(options);
+  weft_test::manual_runtime m;
+  auto& clock = m.clock;
+  weft::runtime& rt = m.rt;
   weft::scoped_actor me(rt);
   const std::size_t before = rt.live_actors();
   const weft::pid report = me.self();
@@ -374,10 +372,9 @@ TEST_CASE("an init that outlasts init_timeout on the runtime clock fails the sta
 }
 
 TEST_CASE("a start whose init finishes in time cancels its deadline") {
-  auto clock = std::make_shared<weft::manual_clock>();
-  auto options = small_runtime();
-  options.clock = clock;
-  weft::runtime rt(options);
+  weft_test::manual_runtime m;
+  auto& clock = m.clock;
+  weft::runtime& rt = m.rt;
   weft::scoped_actor me(rt);
   auto s = wa::start(me, wa::server<counter_server>(3), {.init_timeout = std::chrono::hours(1)});
   REQUIRE(s.has_value());

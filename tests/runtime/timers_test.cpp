@@ -137,10 +137,9 @@ TEST_CASE("a timed wait is never cut short or held up by the wake timer of an ea
 // -- the runtime's clock (clock.hpp) ------------------------------------------
 
 TEST_CASE("a manual clock moves only when advanced, and fires timers at their instant, in order") {
-  auto clock = std::make_shared<weft::manual_clock>();
-  auto options = small_runtime();
-  options.clock = clock;
-  weft::runtime rt(options);
+  weft_test::manual_runtime m;
+  auto& clock = m.clock;
+  weft::runtime& rt = m.rt;
   CHECK(&rt.clock() == clock.get());
   weft::scoped_actor me(rt);
   const auto t0 = clock->now();
@@ -165,10 +164,9 @@ TEST_CASE("a manual clock moves only when advanced, and fires timers at their in
 }
 
 TEST_CASE("a manual clock: periodic timers fire once per period passed; cancel and dead targets stop them") {
-  auto clock = std::make_shared<weft::manual_clock>();
-  auto options = small_runtime();
-  options.clock = clock;
-  weft::runtime rt(options);
+  weft_test::manual_runtime m;
+  auto& clock = m.clock;
+  weft::runtime& rt = m.rt;
   weft::scoped_actor me(rt);
   weft::timer_ref t = me.send_interval(10s, me.self(), tick{7});
   CHECK(clock->advance(35s) == 3);
@@ -189,10 +187,9 @@ TEST_CASE("a manual clock: periodic timers fire once per period passed; cancel a
 }
 
 TEST_CASE("a manual clock: await_timers sees a timer filed by an actor; a 30-day timeout takes no real time") {
-  auto clock = std::make_shared<weft::manual_clock>();
-  auto options = small_runtime();
-  options.clock = clock;
-  weft::runtime rt(options);
+  weft_test::manual_runtime m;
+  auto& clock = m.clock;
+  weft::runtime& rt = m.rt;
   weft::scoped_actor me(rt);
   const weft::pid report = me.self();
   rt.spawn([report](weft::context& self) {

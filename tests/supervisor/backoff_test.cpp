@@ -141,10 +141,9 @@ TEST_CASE("a start that keeps failing under backoff retries on the curve and the
 }
 
 TEST_CASE("backoff runs on the runtime's clock: a one-hour backoff ends when a manual clock passes the hour") {
-  auto clock = std::make_shared<weft::manual_clock>();
-  auto options = weft_test::small_runtime();
-  options.clock = clock;
-  weft::runtime rt(options);
+  weft_test::manual_runtime m;
+  auto& clock = m.clock;
+  weft::runtime& rt = m.rt;
   weft::scoped_actor self(rt);
   sup::backoff_policy policy{.min_delay = 1h, .max_delay = 4h, .jitter = 0.0, .reset_after = 24h};
   auto s = sup::start(rt, {.id = "s", .children = {worker("x", {.name = "x", .backoff = policy})}});
