@@ -192,6 +192,7 @@ socket::socket(socket&& other) noexcept
       fd_(std::exchange(other.fd_, -1)),
       io_(std::exchange(other.io_, 0)),
       notifying_(std::exchange(other.notifying_, false)),
+      notifying_out_(std::exchange(other.notifying_out_, false)),
       starved_(other.starved_),
       drained_(other.drained_),
       buffer_(std::move(other.buffer_)) {}
@@ -203,6 +204,7 @@ socket& socket::operator=(socket&& other) noexcept {
     fd_ = std::exchange(other.fd_, -1);
     io_ = std::exchange(other.io_, 0);
     notifying_ = std::exchange(other.notifying_, false);
+    notifying_out_ = std::exchange(other.notifying_out_, false);
     starved_ = other.starved_;
     drained_ = other.drained_;
     buffer_ = std::move(other.buffer_);
@@ -214,6 +216,7 @@ socket::~socket() { close(); }
 
 void socket::close() noexcept {
   notifying_ = false;  // remove() drops a filed notify record
+  notifying_out_ = false;
   close_fd(rt_, fd_, io_);
   buffer_.clear();
 }
@@ -353,6 +356,46 @@ expected<void> socket::write_all(std::string_view data, std::chrono::nanoseconds
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) return fail(from_errno(errno), errno);
     if (errc e = wait_ready(rt_, fd_, io_, detail::io_direction::out, d); e != ok) return fail(e);
+  }
+  return {};
+}
+
+expected<std::size_t> socket::write_some(std::string_view data) {
+  if (fd_ < 0) return fail(errc::closed);
+  std::size_t sent = 0;
+  while (sent < data.size()) {
+    const ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+    if (n >= 0) {
+      sent += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    return fail(from_errno(errno), errno);
+  }
+  return sent;
+}
+
+// Edge-triggered like the input side: a record filed now is told of the
+// next EPOLLOUT edge, which comes when the send buffer drains below its low
+// mark after being full. If an edge came since the last wait (arm says
+// ready), there may be room already: tell the actor at once and let its
+// next write_some find out.
+expected<void> socket::notify_writable(std::uint64_t tag) {
+  if (fd_ < 0) return fail(errc::closed);
+  detail::worker* w = detail::current_worker(rt_);
+  if (w == nullptr || w->running() == nullptr) return fail(errc::not_in_actor);
+  pid me = detail::pid_of(w->running());
+  if (std::exchange(notifying_out_, false)) rt_->poller_.disarm(io_, detail::io_direction::out);
+  if (io_ == 0 && (io_ = rt_->poller_.add(fd_)) == 0) return fail(errc::system, errno);
+  detail::io_waiter waiter{me, nullptr, [tag] { return detail::make_envelope(writable{tag}); }};
+  switch (rt_->poller_.arm(io_, detail::io_direction::out, std::move(waiter))) {
+    case detail::arm_result::filed: notifying_out_ = true; return {};
+    case detail::arm_result::ready:
+      detail::as_cell(me)->deliver(nullptr, detail::make_envelope(writable{tag}), detail::send_mode::try_once,
+                                   detail::no_timeout);
+      return {};
+    case detail::arm_result::refused: return fail(errc::system, EBADF);
   }
   return {};
 }

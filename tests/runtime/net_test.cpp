@@ -568,3 +568,55 @@ TEST_CASE("an idle server with many open idle connections uses almost no CPU") {
   CHECK(WIFEXITED(status));
   CHECK(fds.now() == fds.at_start);
 }
+
+TEST_CASE("write_some never waits; notify_writable says when a full send buffer has room again") {
+  fd_baseline fds;
+  {
+    weft::runtime rt(small_runtime());
+    weft::scoped_actor me(rt);
+    weft::pid report = me.self();
+    rt.spawn([report](weft::context& self) {
+      auto l = net::listener::listen(self, "127.0.0.1", 0);
+      auto client = net::socket::connect(self, "127.0.0.1", l->port(), std::chrono::seconds(5));
+      auto conn = l->accept(std::chrono::seconds(5));
+      // Fill the kernel's buffers: write_some takes less, then nothing.
+      const std::string chunk(64 * 1024, 'x');
+      std::size_t queued = 0;
+      int calls = 0;
+      for (;;) {
+        auto n = conn->write_some(chunk);
+        REQUIRE(n.has_value());
+        ++calls;
+        queued += *n;
+        if (*n == 0) break;
+      }
+      CHECK(queued > 0);
+      REQUIRE(conn->notify_writable(3).has_value());
+      // Nothing is read yet: no notice (a notice now would be spurious
+      // at most once: a write_some retries and re-arms).
+      int notices = 0;
+      std::size_t drained = 0;
+      while (drained < queued) {
+        auto got = client->read_some(1 << 20, std::chrono::seconds(5));
+        REQUIRE(got.has_value());
+        drained += got->size();
+        while (auto w = self.receive_for(std::chrono::nanoseconds::zero(), [&](const net::writable& n) {
+          CHECK(n.tag == 3);
+          ++notices;
+        })) {
+        }
+      }
+      // The reader emptied everything: the notice has come, and the socket
+      // takes bytes again.
+      if (notices == 0) {
+        CHECK(self.receive_for(std::chrono::seconds(5), [&](const net::writable&) { ++notices; }));
+      }
+      CHECK(notices >= 1);
+      auto more = conn->write_some("after");
+      CHECK((more.has_value() && *more == 5));
+      self.send(report, outcome{0, {}, "done"});
+    });
+    CHECK(me.receive<outcome>().detail == "done");
+  }
+  CHECK(fds.now() == fds.at_start);
+}

@@ -13,6 +13,8 @@
 //   sock.notify_readable(tag) --------> arm in notify mode: when readable,
 //                                       the actor gets net::readable{tag}
 //                                       as an ordinary message
+//   sock.notify_writable(tag) --------> the same for output: net::writable{tag}
+//                                       when the kernel can take more bytes
 //
 // Contract:
 //   - Owner only. Call a socket's members from the actor that holds it (the
@@ -32,6 +34,9 @@
 //     actor's frame or state and the actor's exit closes them.
 //   - Back-pressure: write_all waits while the kernel's send buffer is full;
 //     there is no user-space output queue. A slow reader slows its writer.
+//     An actor that must not wait (a server with many peers, say) keeps its
+//     own queue: write_some takes what the kernel accepts now, and
+//     notify_writable tells it when to try again.
 //   - No DNS: addresses are numeric ("127.0.0.1", "::1"; "localhost" is
 //     127.0.0.1). Resolve names with self.blocking(getaddrinfo...).
 
@@ -73,6 +78,11 @@ std::string_view to_string(errc e) noexcept;
 struct readable {
   std::uint64_t tag;
 };
+// Once per notify_writable: the kernel's send buffer has room (or the
+// socket failed: the next write reports it).
+struct writable {
+  std::uint64_t tag;
+};
 
 class socket {
  public:
@@ -106,6 +116,9 @@ class socket {
   // given, receives how many bytes went out, also when it fails (a
   // timeout: write the rest later).
   expected<void> write_all(std::string_view data, std::chrono::nanoseconds timeout, std::size_t* written = nullptr);
+  // Writes as much of `data` as the kernel takes now, never waiting: how
+  // many bytes went (0 when its buffer is full). Errors: closed, reset.
+  expected<std::size_t> write_some(std::string_view data);
 
   // Notify mode ({active, once}): the next time the socket has input (or
   // EOF or an error), send this actor net::readable{tag} — once. Handle it
@@ -114,6 +127,12 @@ class socket {
   // message is sent now (unless the last read already found it wanting:
   // a partial line waits for more input).
   expected<void> notify_readable(std::uint64_t tag);
+  // Notify mode for output: the next time the kernel's send buffer has
+  // room after a write_some that could not send everything, send this
+  // actor net::writable{tag} — once. Ask after such a short write_some:
+  // the notice answers the next edge (room that appears later), so asking
+  // while the buffer has room already is answered at once.
+  expected<void> notify_writable(std::uint64_t tag);
 
   // No more writes; the peer reads EOF.
   void shutdown_write() noexcept;
@@ -136,6 +155,7 @@ class socket {
   int fd_ = -1;
   std::uint64_t io_ = 0;    // the runtime poller's handle, once registered
   bool notifying_ = false;  // a notify_readable record may be filed
+  bool notifying_out_ = false;  // a notify_writable record may be filed
   bool starved_ = false;  // the last read waited in vain: buffer_ is not enough
   bool drained_ = false;  // the last recv was short: the kernel had no more
   std::string buffer_;  // read ahead of the caller (read_line)
@@ -188,3 +208,5 @@ struct weft::error_code_traits<weft::net::errc> {
 // An actor may handle readable notices whatever its protocol.
 template <>
 struct weft::is_system_message<weft::net::readable> : std::true_type {};
+template <>
+struct weft::is_system_message<weft::net::writable> : std::true_type {};
