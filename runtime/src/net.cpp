@@ -258,12 +258,25 @@ expected<socket> socket::connect(context& self, std::string_view address, std::u
 }
 
 // Reads once into buffer_ (at most `max` bytes), waiting if nothing is there.
+// Where recv writes before the bytes are appended to a socket's buffer:
+// one per thread, not one on each fiber's stack. A 16 KiB array on the
+// stack would stay resident in every connection's stack for good (a
+// stack's touched pages are not given back while its actor lives), which
+// was most of what an idle connection cost. Safe per thread: nothing
+// between a recv and its append can switch fibers.
+namespace {
+constexpr std::size_t scratch_size = 16384;
+char* recv_scratch() {
+  thread_local char scratch[scratch_size];
+  return scratch;
+}
+}  // namespace
+
 expected<std::size_t> socket::fill(std::size_t max, clock::time_point at, bool has_deadline) {
   if (fd_ < 0) return fail(errc::closed);
   deadline d(forever);
   d.at = at;
   d.set = has_deadline;
-  char chunk[16384];
   // A read shorter than asked for emptied the kernel's buffer, and any
   // input after it raises an edge that the poller keeps for arm(): so the
   // next read may go straight to waiting, without the recv that would only
@@ -272,7 +285,8 @@ expected<std::size_t> socket::fill(std::size_t max, clock::time_point at, bool h
   bool try_first = !drained_ || d.passed();
   for (;;) {
     if (std::exchange(try_first, true)) {
-      const std::size_t ask = std::min(max, sizeof chunk);
+      char* chunk = recv_scratch();
+      const std::size_t ask = std::min(max, scratch_size);
       const ssize_t n = ::recv(fd_, chunk, ask, 0);
       if (n > 0) {
         starved_ = false;
@@ -417,9 +431,9 @@ expected<void> socket::notify_readable(std::uint64_t tag) {
   // Edge triggering reports new input only, so look at what the kernel
   // holds first: input left there by an exact-length read, say, would
   // otherwise never be announced.
-  char chunk[16384];
   for (;;) {
-    const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    char* chunk = recv_scratch();
+    const ssize_t n = ::recv(fd_, chunk, scratch_size, 0);
     drained_ = false;
     if (n > 0) {
       starved_ = false;
