@@ -4,7 +4,9 @@
 #
 #   scripts/install-deps.sh            build + test dependencies
 #   scripts/install-deps.sh --bench    also the peers the benchmarks compare
-#                                      against (CAF, Erlang/OTP, gnuplot)
+#                                      against (CAF, Erlang/OTP, gnuplot; the
+#                                      IRC servers of bench/chat come from
+#                                      bench/chat/install-peers.sh)
 set -euo pipefail
 
 packages=(
@@ -12,6 +14,9 @@ packages=(
   libboost-context-dev libboost-dev libfmt-dev doctest-dev
   libsqlite3-dev libedit-dev nlohmann-json3-dev tmux python3
   g++-aarch64-linux-gnu
+  # samples/chat's tests: real IRC clients in tmux, and a real browser
+  # (headless Chromium driven through chromedriver by Debian's Selenium)
+  irssi weechat-curses chromium chromium-driver python3-selenium
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(libcaf-dev erlang-nox gnuplot-nox)
