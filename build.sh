@@ -2,12 +2,14 @@
 # weft's build driver: the two commands of README's quick start, and CI's.
 #
 #   ./build.sh run              install what is missing, build, run the demo
+#   ./build.sh run chat [ARGS]  the same for the chat server (samples/chat)
 #   ./build.sh test [VARIANT]   install, build and run the test suite
 #       VARIANT: plain (default) | asan (ASan+UBSan) | tsan | all | ci
 #       ci = plain + asan + tsan + the installed-package consumer check +
-#            the benchmark smoke run + libFuzzer runs of the journal's
-#            record reader and dump (30 s each) and of the debug-shell
-#            endpoint (30 s) + the aarch64 cross-compile check (what
+#            the benchmark smoke runs (bench/, echo, chat) + libFuzzer runs
+#            of the journal's record reader and dump, of the debug-shell
+#            endpoint and of weft-chat's IRC parser and WebSocket JSON
+#            handler (30 s each) + the aarch64 cross-compile check (what
 #            .ci/run does)
 #   ./build.sh fuzz [SECONDS]   fuzz the journal reader, the journal dump and
 #                               the shell endpoint (default 30 s each)
@@ -46,14 +48,17 @@ run_suite() {  # run_suite <name> <build-dir> <cmake args...>
   (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 900)
 }
 
-consumer_check() {
+consumer_check() {  # consumer_check [built-dir]: install from that build (CI: the plain suite's) or a fresh one
   echo "== installed-package check: tests/consumer and tests/consumer-runtime against a fresh install"
-  local build=build/consumer-weft prefix=build/consumer-prefix
+  local build=${1:-build/consumer-weft} prefix=build/consumer-prefix
   rm -rf "$prefix" build/consumer-app build/consumer-runtime-app
-  configure "$build" -DWEFT_BUILD_TESTS=OFF -DWEFT_BUILD_SAMPLES=OFF -DWEFT_BUILD_BENCH=OFF \
-    -DCMAKE_INSTALL_PREFIX="$root/$prefix"
-  cmake --build "$build" -j "$jobs"
-  cmake --install "$build" >/dev/null
+  if [[ -z "${1:-}" ]]; then
+    configure "$build" -DWEFT_BUILD_TESTS=OFF -DWEFT_BUILD_SAMPLES=OFF -DWEFT_BUILD_BENCH=OFF
+    cmake --build "$build" -j "$jobs"
+  fi
+  # CI installs what the plain suite built and tested instead of building
+  # the library a fourth time (about 5 of CI's minutes).
+  cmake --install "$build" --prefix "$root/$prefix" >/dev/null
   test -f "$prefix/share/doc/weft/guide/getting-started.md" || { echo "install: no guides in share/doc/weft" >&2; exit 1; }
   test -f "$prefix/share/man/man1/weft-shell.1" || { echo "install: no weft-shell man page" >&2; exit 1; }
   cmake -S tests/consumer -B build/consumer-app -G Ninja -DCMAKE_PREFIX_PATH="$root/$prefix" >/dev/null
@@ -71,6 +76,8 @@ fuzz_all() {  # fuzz_all <seconds>: every libFuzzer target, each for <seconds>
   WEFT_FUZZ_BUILD_DIR="$root/build/fuzz" bash scripts/fuzz-journal.sh "$1" all
   echo "== fuzzing the debug-shell endpoint's request handling for $1 s (clang, libFuzzer + ASan/UBSan)"
   WEFT_FUZZ_ENDPOINT_BUILD_DIR="$root/build/fuzz-endpoint" bash scripts/fuzz-endpoint.sh "$1"
+  echo "== fuzzing weft-chat's IRC line parser and WebSocket JSON handler for $1 s each (clang, libFuzzer + ASan/UBSan)"
+  bash scripts/fuzz-chat.sh "$1"
 }
 
 bench_smoke() {
@@ -82,11 +89,27 @@ bench_smoke() {
     echo "== echo benchmark smoke run (weft-echo and the plain-C server, every line checked)"
     bash bench/echo/run-echo.sh smoke impls=weft,c
   fi
+  if [[ -x bench/chat/run.sh ]]; then
+    echo "== chat benchmark smoke run (weft-chat and the IRC load generator, every delivery checked)"
+    # The weft-chat the plain suite built and tested, when there is one.
+    if [[ -x build/test/samples/chat/weft-chat ]]; then
+      WEFT_CHAT="$root/build/test/samples/chat/weft-chat" bash bench/chat/run.sh smoke
+    else
+      bash bench/chat/run.sh smoke
+    fi
+  fi
 }
 
 case "${1:-}" in
   run)
     configure build/release -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=OFF
+    if [[ "${2:-demo}" == "chat" ]]; then
+      # The chat server (samples/chat): runs until Ctrl-C; the rest of the
+      # arguments are weft-chat's (./build.sh run chat --help).
+      cmake --build build/release -j "$jobs" --target weft-chat weft-shell
+      shift 2
+      exec ./build/release/samples/chat/weft-chat "$@"
+    fi
     cmake --build build/release -j "$jobs" --target weft-demo
     ./build/release/samples/demo/weft-demo
     ;;
@@ -110,7 +133,7 @@ case "${1:-}" in
         "$0" test plain
         "$0" test asan
         "$0" test tsan
-        consumer_check
+        consumer_check build/test
         bench_smoke
         fuzz_all 30
         echo "== aarch64 cross-compile check"

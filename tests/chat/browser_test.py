@@ -31,6 +31,7 @@ import urllib.request
 SKIP = 77  # ctest's SKIP_RETURN_CODE: what this test needs is not installed
 try:
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
@@ -132,13 +133,20 @@ class chat_page:
         return self.driver.find_element(By.CSS_SELECTOR, css)
 
     def wait(self, what, predicate):
-        WebDriverWait(self.driver, TIMEOUT, poll_frequency=0.05).until(lambda d: predicate(), 'timed out waiting for ' + what)
+        WebDriverWait(self.driver, TIMEOUT, poll_frequency=0.05, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: predicate(), 'timed out waiting for ' + what)
+
+    # The page re-renders its lists as events come: read them in one
+    # script, not element by element (an element read later may be gone).
+    def texts(self, css):
+        return self.driver.execute_script(
+            'return [...document.querySelectorAll(arguments[0])].map((e) => e.textContent);', css)
 
     def log_has(self, text):
-        return any(text in li.text for li in self.driver.find_elements(By.CSS_SELECTOR, '#log li'))
+        return any(text in line for line in self.texts('#log li'))
 
     def members(self):
-        return [li.text for li in self.driver.find_elements(By.CSS_SELECTOR, '#member-list li')]
+        return self.texts('#member-list li')
 
     def enter(self, nick):
         self.wait('the WebSocket to open', lambda: self.find('#login button').is_enabled())

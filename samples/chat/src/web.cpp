@@ -1,19 +1,22 @@
 // The web connection actor (web.hpp): the page over HTTP (web_http.hpp),
 // then the WebSocket and its JSON protocol (web_protocol.hpp) on a session.
 //
-// One turn of the actor after the upgrade (web_client::run):
-//   1. Receive one message (waiting), then what else is queued, without
-//      waiting, up to messages_per_turn: a delivery becomes a queued
-//      frame; a net::readable / net::writable notice lets the pending
-//      Beast read or write go on, which posts its completion to tasks_.
+// The actor's function serves HTTP (blocking: it has nothing else to do),
+// then returns a behavior: after the upgrade it is a handler-style actor,
+// and an idle web user holds no fiber stack, only a web_client. Each
+// message is handled in three steps (web_client::handle):
+//   1. on_message: a delivery becomes a queued frame; a net::readable /
+//      net::writable notice lets the pending Beast read or write go on,
+//      which posts its completion to tasks_.
 //   2. pump(): run tasks_ until none is left. A finished read only marks
 //      frame_ready_; the frame is handled after the tasks ran, outside
 //      every Beast call (handling asks rooms and presence: the fiber
 //      waits, and Beast is not in the middle of anything), then the next
 //      read starts, or waits for a flood-control token. A finished write
 //      starts the next one: one async_write in flight at a time.
-//   3. Until closing_; then finish(): leave the rooms, send the close
-//      frame and wait for the answer for at most farewell_timeout, close.
+//   3. Once closing_: leave the rooms, start the close handshake and keep
+//      handling the socket's notices until it is done or farewell_over
+//      comes (farewell_timeout later); then close and exit.
 //
 // Before the upgrade the actor does not trap exits: a server stopping
 // while it waits for an HTTP request unwinds it (there is no one to say
@@ -79,8 +82,6 @@ using beast_io::error_code;
 // The largest WebSocket message a client may send (Beast refuses a larger
 // one with close code 1009 and the connection ends).
 constexpr std::size_t max_frame_bytes = 16384;
-// Messages handled before pump() writes (one batch of frames for many).
-constexpr std::size_t messages_per_turn = 256;
 // The close handshake with a client being cut off gets this long.
 constexpr auto farewell_timeout = 200ms;
 // What the kernel may hold unsent for one WebSocket (Linux doubles it).
@@ -93,6 +94,7 @@ constexpr int kernel_send_buffer = 64 * 1024;
 
 struct tick {};
 struct resume_input {};
+struct farewell_over {};
 
 std::string peer_host(const net::socket& sock) {
   sockaddr_storage addr{};
@@ -146,15 +148,15 @@ web::error_code error_for(const weft::error& e) {
 
 class web_client final : public session_sink {
  public:
-  web_client(weft::context& self, net::socket& sock, std::shared_ptr<web_front> front, upgrade_request upgrade)
+  web_client(weft::context& self, net::socket sock, std::shared_ptr<web_front> front, upgrade_request upgrade)
       : self_(self),
         front_(std::move(front)),
         cfg_(front_->shared()->cfg),
-        sock_(sock),
-        ws_(beast_io::actor_stream(sock, beast_io::actor_executor(tasks_, front_->services()),
+        sock_(std::move(sock)),
+        ws_(beast_io::actor_stream(sock_, beast_io::actor_executor(tasks_, front_->services()),
                                    std::move(upgrade.read_ahead))),
         upgrade_(std::move(upgrade.request)),
-        session_(self, front_->shared(), *this, peer_host(sock), true),
+        session_(self, front_->shared(), *this, peer_host(sock_), true),
         started_(now()),
         last_input_(started_) {
     if (cfg_.input_rate > 0) {
@@ -164,7 +166,9 @@ class web_client final : public session_sink {
     }
   }
 
-  void run() {
+  // Inside the actor, before its first message: the timer, and Beast's
+  // handshake (the 101) under way.
+  void start() {
     (void)::setsockopt(sock_.native_handle(), SOL_SOCKET, SO_SNDBUF, &kernel_send_buffer, sizeof kernel_send_buffer);
     self_.trap_exit(true);  // to send the close frame when the server stops
     self_.set_label("web (unregistered)");
@@ -185,40 +189,40 @@ class web_client final : public session_sink {
       start_read();
     });
     pump();
-    while (!closing_) {
-      (void)next_message(net::forever);
-      for (std::size_t handled = 1; !closing_ && handled < messages_per_turn && next_message(0ns); ++handled) {
-      }
-      pump();
-    }
-    self_.cancel_timer(timer_);
-    finish();
+    after_message();
+  }
+
+  template <class M>
+  void handle(const M& m) {
+    on_message(m);
+    pump();
+    after_message();
   }
 
  private:
   // -- the mailbox -----------------------------------------------------------------------
 
-  bool next_message(std::chrono::nanoseconds timeout) {
-    auto on_deliver = [&](const deliver& d) { on_event(d.e, false); };
-    auto on_readable = [&](const net::readable&) { ws_.next_layer().on_readable(); };
-    auto on_writable = [&](const net::writable&) { ws_.next_layer().on_writable(); };
-    auto on_down = [&](const weft::down_msg& down) { (void)session_.on_down(down); };
-    // Trapped: the supervisor stops the server (or died); only it is linked.
-    auto on_exit = [&](const weft::exit_msg& exit) {
-      close_with(websocket::close_code::going_away,
-                 exit.reason.is_clean_stop() ? "Server shutting down" : exit.reason.to_string());
-    };
-    auto on_tick = [&](const tick&) { check_time(); };
-    auto on_resume = [&](const resume_input&) {
-      resume_armed_ = false;
-      start_read();
-    };
-    if (timeout == net::forever) {
-      self_.receive(on_deliver, on_readable, on_writable, on_down, on_exit, on_tick, on_resume);
-      return true;
-    }
-    return self_.receive_for(timeout, on_deliver, on_readable, on_writable, on_down, on_exit, on_tick, on_resume);
+  void on_message(const deliver& d) {
+    if (!closing_) on_event(d.e, false);
   }
+  void on_message(const net::readable&) { ws_.next_layer().on_readable(); }
+  void on_message(const net::writable&) { ws_.next_layer().on_writable(); }
+  void on_message(const weft::down_msg& down) {
+    if (!closing_) (void)session_.on_down(down);
+  }
+  // Trapped: the supervisor stops the server (or died); only it is linked.
+  void on_message(const weft::exit_msg& exit) {
+    close_with(websocket::close_code::going_away,
+               exit.reason.is_clean_stop() ? "Server shutting down" : exit.reason.to_string());
+  }
+  void on_message(const tick&) {
+    if (!closing_) check_time();
+  }
+  void on_message(const resume_input&) {
+    resume_armed_ = false;
+    start_read();
+  }
+  void on_message(const farewell_over&) { end(); }
 
   // Runs Beast's completions, and handles a frame one of them finished,
   // until there is nothing left to do now.
@@ -482,25 +486,29 @@ class web_client final : public session_sink {
     farewell_ = websocket::close_reason(code, beast::string_view(reason.data(), reason.size()));
   }
 
-  void finish() {
-    session_.quit(quit_reason_);
-    if (farewell_ && accepted_ && sock_.is_open()) {
-      // The close frame (after the write in flight, if any), then the
-      // client's answer, within a short time: a client that does not
-      // read is cut off without it.
-      bool done = false;
-      ws_.async_close(*farewell_, [&done](error_code) { done = true; });
-      const auto deadline = now() + farewell_timeout;
-      (void)tasks_.run();
-      while (!done && now() < deadline) {
-        (void)self_.receive_for(
-            deadline - now(), [&](const net::readable&) { ws_.next_layer().on_readable(); },
-            [&](const net::writable&) { ws_.next_layer().on_writable(); });
-        (void)tasks_.run();
-      }
+  // After each message: once closing, leave the rooms and say goodbye:
+  // the close frame (after the write in flight, if any), then the
+  // client's answer, handled as the socket's notices come, for at most
+  // farewell_timeout: a client that does not read is cut off without it.
+  void after_message() {
+    if (!closing_ || ending_) {
+      if (ending_ && farewell_done_) end();
+      return;
     }
+    ending_ = true;
+    self_.cancel_timer(timer_);
+    session_.quit(quit_reason_);
+    if (!farewell_ || !accepted_ || !sock_.is_open()) return end();
+    ws_.async_close(*farewell_, [this](error_code) { farewell_done_ = true; });
+    self_.send_after(farewell_timeout, self_.self(), farewell_over{});
+    pump();
+    if (farewell_done_) end();
+  }
+
+  void end() {
     tasks_.clear();
     sock_.close();
+    self_.exit(weft::exit_reason::normal());
   }
 
   // -- helpers --------------------------------------------------------------------------------
@@ -520,7 +528,7 @@ class web_client final : public session_sink {
   weft::context& self_;
   std::shared_ptr<web_front> front_;  // before ws_: Beast's timer service outlives it
   const config& cfg_;
-  net::socket& sock_;
+  net::socket sock_;           // before ws_: its stream points here
   beast_io::task_list tasks_;  // before ws_: its executor points here
   websocket::stream<beast_io::actor_stream> ws_;
   http::request<http::empty_body> upgrade_;  // until the handshake is done
@@ -537,7 +545,9 @@ class web_client final : public session_sink {
   bool pinging_ = false;       // an async_ping is in flight
   bool ping_sent_ = false;     // no frame since the last ping
   bool resume_armed_ = false;  // a resume_input is due
-  bool closing_ = false;
+  bool closing_ = false;         // no more input or output: saying goodbye
+  bool ending_ = false;          // the rooms were left, the close frame is on its way
+  bool farewell_done_ = false;   // the close handshake finished
   std::string quit_reason_ = "Connection closed";
   std::optional<websocket::close_reason> farewell_;
   weft::timer_ref timer_;
@@ -547,14 +557,23 @@ class web_client final : public session_sink {
 
 }  // namespace
 
-void web_connection(weft::context& self, handed_socket handed, std::shared_ptr<web_front> front) {
+weft::behavior web_connection(weft::context& self, handed_socket handed, std::shared_ptr<web_front> front) {
   net::socket sock = std::move(*handed);
-  handed.reset();
   self.set_label("web (http)");
   auto upgrade = serve_http(sock);
-  if (!upgrade) return;  // the socket closes as the actor ends
-  web_client client(self, sock, std::move(front), std::move(*upgrade));
-  client.run();
+  if (!upgrade) return {};  // the client is done: the socket closes as the actor ends
+  auto client = std::make_shared<web_client>(self, std::move(sock), std::move(front), std::move(*upgrade));
+  client->start();
+  return {
+      [client](const deliver& m) { client->handle(m); },
+      [client](const net::readable& m) { client->handle(m); },
+      [client](const net::writable& m) { client->handle(m); },
+      [client](const weft::down_msg& m) { client->handle(m); },
+      [client](const weft::exit_msg& m) { client->handle(m); },
+      [client](const tick& m) { client->handle(m); },
+      [client](const resume_input& m) { client->handle(m); },
+      [client](const farewell_over& m) { client->handle(m); },
+  };
 }
 
 }  // namespace chat

@@ -6,6 +6,8 @@
 // a session (session.hpp) and an output queue, and never blocks on the
 // client. Beast does all HTTP parsing and WebSocket framing
 // (web_stream.hpp adapts it to the socket); web_protocol.hpp is the JSON.
+// After the upgrade it is a handler-style actor: an idle web user holds
+// no fiber stack.
 //
 //   browser                   web connection actor                    the rest
 //   -------                   --------------------                    --------
@@ -32,6 +34,7 @@
 
 #include "session.hpp"
 
+#include <weft/runtime/behavior.hpp>
 #include <weft/runtime/context.hpp>
 #include <weft/runtime/net.hpp>
 
@@ -50,7 +53,9 @@ class web_front;
 std::shared_ptr<web_front> make_web_front(std::shared_ptr<const hub> h);
 const config& config_of(const web_front& front) noexcept;
 
-void web_connection(weft::context& self, handed_socket handed, std::shared_ptr<web_front> front);
+// The actor: HTTP until the upgrade, then a handler-style actor (an idle
+// web user holds no fiber stack).
+weft::behavior web_connection(weft::context& self, handed_socket handed, std::shared_ptr<web_front> front);
 
 // For the acceptor, over config::max_connections: a 503 for the browser
 // (written within a short deadline: the acceptor does not wait for a slow

@@ -14,12 +14,14 @@ error_code to_error_code(const weft::error& e) {
 bool task_list::run() {
   bool ran = false;
   while (!tasks_.empty()) {
-    // Off the list before it runs: what it queues goes behind it, and a
-    // task may run the list's owner's code that waits (an ask).
-    std::unique_ptr<task> next = std::move(tasks_.front());
-    tasks_.pop_front();
-    next->run();
-    ran = true;
+    // The queued tasks move off the list before they run: what they
+    // queue goes behind them, in order.
+    running_.swap(tasks_);
+    for (std::unique_ptr<task>& next : running_) {
+      next->run();
+      ran = true;
+    }
+    running_.clear();
   }
   return ran;
 }

@@ -52,11 +52,11 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace chat::beast_io {
 
@@ -77,11 +77,14 @@ class task_list {
     tasks_.push_back(std::make_unique<task_of<std::decay_t<F>>>(std::forward<F>(f)));
   }
   // Runs what is queued, and what that queues, until nothing is. True if
-  // anything ran.
+  // anything ran. Not from inside a task (nor is clear()).
   bool run();
   bool empty() const noexcept { return tasks_.empty(); }
   // Drops what is queued without running it (the connection ends).
-  void clear() noexcept { tasks_.clear(); }
+  void clear() noexcept {
+    tasks_.clear();
+    running_.clear();
+  }
 
  private:
   struct task {
@@ -95,7 +98,9 @@ class task_list {
     void run() override { std::move(f)(); }
     F f;
   };
-  std::deque<std::unique_ptr<task>> tasks_;
+  // Vectors, not a deque: an idle connection's empty lists cost nothing.
+  std::vector<std::unique_ptr<task>> tasks_;
+  std::vector<std::unique_ptr<task>> running_;
 };
 
 // An Asio executor (the standard-executor model of Boost 1.74) whose
