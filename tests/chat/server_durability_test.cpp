@@ -137,6 +137,9 @@ TEST_CASE("kill -9 mid-burst: acknowledged messages survive; a reconnect with th
     // Kill once a third is acknowledged (echo-message: the echo comes once
     // the message is durable).
     REQUIRE(a.wait_for(fmt::format("m{}", n / 3)));
+    // bob too has some (his connection may write after alice's: without
+    // this the kill could come before his first line left the server).
+    REQUIRE(b.wait_for("PRIVMSG #d"));
     server.kill9();
     CHECK(a.wait_closed());
     CHECK(b.wait_closed());
