@@ -146,6 +146,7 @@ void idle(weft::runtime& rt, const arguments& args, json_line& out);
 void parked(weft::runtime& rt, const arguments& args, json_line& out);
 void restart(weft::runtime& rt, const arguments& args, json_line& out);
 void ask(weft::runtime& rt, const arguments& args, json_line& out);
+void ask_backlog(weft::runtime& rt, const arguments& args, json_line& out);
 void persist(weft::runtime& rt, const arguments& args, json_line& out);
 void recover(weft::runtime& rt, const arguments& args, json_line& out);
 void broadcast(weft::runtime& rt, const arguments& args, json_line& out);

@@ -28,7 +28,7 @@ constexpr std::array workloads{
     workload_entry{"persist", weft_bench::persist},   workload_entry{"recover", weft_bench::recover},
     workload_entry{"broadcast", weft_bench::broadcast}, workload_entry{"server", weft_bench::server},
     workload_entry{"statem", weft_bench::statem},       workload_entry{"pubsub", weft_bench::pubsub},
-    workload_entry{"router", weft_bench::router},
+    workload_entry{"router", weft_bench::router},       workload_entry{"ask_backlog", weft_bench::ask_backlog},
 };
 
 [[noreturn]] void usage(const char* problem) {

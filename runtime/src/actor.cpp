@@ -336,14 +336,15 @@ void cell::yield_now() {
 
 // -- receive and friends --------------------------------------------------
 
-envelope* receive_envelope(cell* self, matcher m, std::chrono::nanoseconds timeout) {
+envelope* receive_envelope(cell* self, matcher m, std::chrono::nanoseconds timeout, scan_from from) {
   const bool has_deadline = timeout.count() >= 0;
   std::chrono::steady_clock::time_point deadline{};
   bool deadline_set = false;  // the clock is read only if we have to wait
   envelope* prev = nullptr;
   const bool trims = self->policy() == overflow_policy::drop_oldest;
   if (trims) self->trim_stash();  // before matching: what it drops must not be taken
-  for (envelope* e = self->owned().stash_.head; e != nullptr; prev = e, e = static_cast<envelope*>(e->next.load(std::memory_order_relaxed))) {
+  envelope* first = from == scan_from::stash ? self->owned().stash_.head : nullptr;
+  for (envelope* e = first; e != nullptr; prev = e, e = static_cast<envelope*>(e->next.load(std::memory_order_relaxed))) {
     if (m.fn(m.arg, *e)) {
       self->owned().stash_.unlink(prev, e);
       return e;
@@ -484,7 +485,9 @@ envelope* ask_envelope(cell* self, const pid& to, envelope* request, std::chrono
               return e.kind == envelope_kind::reply && e.request_id == static_cast<const wanted*>(arg)->id;
             },
             &w};
-  envelope* reply = receive_envelope(self, m, left);
+  // The request has just left and nothing was pulled since: the reply can
+  // only be among the arrivals (backend.hpp, scan_from).
+  envelope* reply = receive_envelope(self, m, left, scan_from::arrivals);
   self->owned().awaited_request_ = 0;
   if (reply == nullptr) {
     failure = error(ask_errc::timeout,

@@ -437,7 +437,7 @@ class cell : public cell_header {
   friend envelope* stop_with(cell& c, exit_reason reason);
   friend void park_hook(fiber* departed, void* arg);
   friend void yield_hook(fiber* departed, void* arg);
-  friend envelope* receive_envelope(cell* self, matcher m, std::chrono::nanoseconds timeout);
+  friend envelope* receive_envelope(cell* self, matcher m, std::chrono::nanoseconds timeout, scan_from from);
   friend envelope* ask_envelope(cell* self, const pid& to, envelope* request, std::chrono::nanoseconds timeout,
                                 error& failure);
   friend void reply_current(cell* self, envelope* reply);

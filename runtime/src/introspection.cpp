@@ -130,7 +130,7 @@ std::optional<std::string> call_in_actor(runtime_impl* rt, const pid& who, std::
                 return env.kind == envelope_kind::reply && env.request_id == static_cast<const wanted*>(arg)->id;
               },
               &w};
-    if (envelope* reply = receive_envelope(asker, m, timeout)) {
+    if (envelope* reply = receive_envelope(asker, m, timeout, scan_from::arrivals)) {
       if (holds<std::string>(*reply)) out = std::move(payload<std::string>(*reply));
       delete reply;
     }

@@ -15,6 +15,11 @@
 #include <fcntl.h>
 #include <malloc.h>
 
+#if defined(__SANITIZE_ADDRESS__) || defined(WEFT_SANITIZE_ADDRESS)
+#include <sanitizer/allocator_interface.h>
+#define WEFT_SOAK_ASAN 1
+#endif
+
 #include <cstdlib>
 #include <random>
 #include <thread>
@@ -194,9 +199,15 @@ TEST_CASE("soak: 1,000 clients, 100 rooms, churn and crashes; actors, descriptor
   };
   // Bytes the program holds on the heap (every arena), whatever the
   // allocator keeps around them.
+  // Under AddressSanitizer malloc is ASan's, and mallinfo2 reports 0: ask
+  // ASan's allocator for the bytes it has handed out and not had back.
   auto heap_in_use_kb = [] {
+#if defined(WEFT_SOAK_ASAN)
+    return static_cast<long>(__sanitizer_get_current_allocated_bytes() / 1024);
+#else
     const struct mallinfo2 m = ::mallinfo2();
     return static_cast<long>((m.uordblks + m.hblkhd) / 1024);
+#endif
   };
 
   // Warm-up round: the allocator's and the runtime's pools reach their
@@ -266,6 +277,12 @@ TEST_CASE("soak: 1,000 clients, 100 rooms, churn and crashes; actors, descriptor
   // The resident size does not come back all the way: glibc keeps the
   // pages of its worker-thread arenas that still hold a few live blocks
   // (measured: +45 MB after 120 s with 4 MB of heap in use). Bounded, so
-  // only checked against a runaway.
+  // only checked against a runaway. Not under AddressSanitizer: its
+  // quarantine keeps up to 256 MB of freed blocks resident on purpose, and
+  // its size-class caches never go back to the system (CI measured +440 MB
+  // with the heap back at baseline), so there the heap check above is the
+  // leak check.
+#if !defined(WEFT_SOAK_ASAN)
   CHECK(rss <= base_rss + 160 * 1024);
+#endif
 }

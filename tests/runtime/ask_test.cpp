@@ -66,6 +66,35 @@ TEST_CASE("ask from an actor suspends only that actor") {
   CHECK(me.receive<int>() == 42000);
 }
 
+TEST_CASE("an asker with messages set aside gets its reply, and the set-aside messages stay, in order") {
+  // The reply wait looks only at what arrives after the request (Erlang's
+  // receive marker, backend.hpp scan_from): this checks it still sees the
+  // reply, takes nothing else, and that messages arriving during the wait
+  // are set aside behind the older ones.
+  weft::runtime rt(small_runtime());
+  auto server = spawn_server(rt);
+  weft::scoped_actor me(rt);
+  struct go {};
+  weft::pid asker = rt.spawn([server, report = me.self()](weft::context& self) {
+    self.receive<go>();  // the backlog (ints) is set aside
+    int sum = 0;
+    for (int i = 0; i < 100; ++i) sum += self.ask(server, get{}, 5s).value_or(0);
+    self.send(report, sum);
+    for (int i = 0; i < 300; ++i) {
+      if (self.receive<int>() != i) {
+        self.send(report, -1);
+        return;
+      }
+    }
+    self.send(report, 1);
+  });
+  for (int i = 0; i < 200; ++i) me.send(asker, i);
+  me.send(asker, go{});
+  for (int i = 200; i < 300; ++i) me.send(asker, i);  // some arrive during the asks
+  CHECK(me.receive<int>() == 4200);
+  CHECK(me.receive<int>() == 1);
+}
+
 TEST_CASE("ask times out, and the late reply is dropped and counted, never given to a later ask") {
   weft::runtime rt(small_runtime());
   auto server = spawn_server(rt);

@@ -80,6 +80,7 @@ run("pubsub", P)    ->
                              "reading; Erlang's mailboxes are unbounded, so "
                              "there is no policy to measure"})
     end;
+run("ask_backlog", P) -> ask_backlog(arg(n, P, 100000), arg(backlog, P, 1000));
 run("router", _)    ->
     throw({skipped, "OTP has no router: a round-robin dispatcher is a "
                     "user-written process or a third-party pool library"});
@@ -320,6 +321,38 @@ ask_calls(Server, Left, Acc) ->
     T0 = now_ns(),
     Left = gen_server:call(Server, {echo, Left}, ?CALL_TIMEOUT_MS),
     ask_calls(Server, Left - 1, [now_ns() - T0 | Acc]).
+
+%% -- 15. ask_backlog ----------------------------------------------------------
+
+%% One client with Backlog unrelated messages in its mailbox (queued before
+%% `go`, which it receives selectively) makes N gen_server:calls; OTP's
+%% receive marker (the call's fresh reference) keeps each call from
+%% scanning the backlog. Afterwards the client takes the backlog in order.
+ask_backlog(N, Backlog) ->
+    Base = process_count(),
+    {ok, Server} = weft_peer_server:start_link(),
+    Driver = self(),
+    Client = spawn(fun() -> backlog_client(Server, N, Backlog, Driver) end),
+    _ = [Client ! {unrelated, I} || I <- lists:seq(0, Backlog - 1)],
+    T0 = now_ns(),
+    Client ! go,
+    Latencies = receive {latencies, Client, L} -> L end,
+    Secs = seconds_since(T0),
+    receive {drained, Client} -> ok end,
+    stop_linked(Server),
+    await_baseline(Base),
+    Sorted = lists:sort(Latencies),
+    result(N, Secs, "calls/s")
+        ++ [{backlog, Backlog},
+            {p50_us, percentile(Sorted, 0.50) / 1000},
+            {p99_us, percentile(Sorted, 0.99) / 1000}].
+
+backlog_client(Server, N, Backlog, Driver) ->
+    receive go -> ok end,
+    Latencies = ask_calls(Server, N, []),
+    Driver ! {latencies, self(), Latencies},
+    _ = [receive {unrelated, I} -> ok end || I <- lists:seq(0, Backlog - 1)],
+    Driver ! {drained, self()}.
 
 percentile(Sorted, Q) ->
     Len = length(Sorted),

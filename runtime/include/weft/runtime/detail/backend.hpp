@@ -60,9 +60,24 @@ struct matcher {
   const void* arg;
 };
 
+// Which queued messages a receive looks at first.
+enum class scan_from : std::uint8_t {
+  stash,     // every message already set aside (a selective receive)
+  arrivals,  // only what arrives from now on: the caller knows nothing set
+             // aside can match (below)
+};
+
 // Removes and returns the oldest queued message that `m` accepts, waiting
 // up to `timeout`; nullptr on timeout. Signals are handled on the way.
-envelope* receive_envelope(cell* self, matcher m, std::chrono::nanoseconds timeout);
+//
+// scan_from::arrivals is Erlang's receive marker: the reply to a request
+// cannot be older than the request, and the stash only grows when its
+// owner pulls from the mailbox, which it has not done since it sent the
+// request. So an ask waits on new arrivals only, and its cost does not
+// grow with the number of messages the asker has set aside (an actor with
+// 1,000 queued messages used to scan all of them for every ask).
+envelope* receive_envelope(cell* self, matcher m, std::chrono::nanoseconds timeout,
+                           scan_from from = scan_from::stash);
 
 // Marks `e` as the message being handled (for reply()), and deletes it
 // when the scope ends.
