@@ -3,6 +3,7 @@
 #include "irc_connection.hpp"
 
 #include "irc/protocol.hpp"
+#include "peer_socket.hpp"
 
 #include <weft/actors/pubsub.hpp>
 #include <weft/actors/rate_limiter.hpp>
@@ -66,34 +67,13 @@ constexpr cap_name offered_caps[] = {
     {"draft/chathistory", cap_chathistory}, {"batch", cap_batch},
 };
 
-std::string peer_host(const net::socket& sock) {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
-  if (::getpeername(sock.native_handle(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "unknown";
-  char text[INET6_ADDRSTRLEN] = {};
-  if (addr.ss_family == AF_INET) {
-    ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&addr)->sin_addr, text, sizeof text);
-  } else if (addr.ss_family == AF_INET6) {
-    auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
-    if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
-      ::inet_ntop(AF_INET, &v6->sin6_addr.s6_addr[12], text, sizeof text);
-    } else {
-      ::inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
-    }
-  }
-  std::string host = text;
-  // A host in a prefix must not start with ':' (IPv6 "::1").
-  if (!host.empty() && host.front() == ':') host.insert(host.begin(), '0');
-  return host;
-}
-
 class irc_client final : public session_sink {
  public:
   irc_client(weft::context& self, net::socket sock, std::shared_ptr<const hub> h)
       : self_(self),
         sock_(std::move(sock)),
         cfg_(h->cfg),
-        session_(self, h, *this, peer_host(sock_), false),
+        session_(self, h, *this, peer_host(sock_, "unknown"), false),
         started_(now()),
         last_input_(started_) {
     if (cfg_.input_rate > 0) {
@@ -106,6 +86,7 @@ class irc_client final : public session_sink {
   // Inside the new actor, before its first message: the timer and the
   // first readable notice. False if the socket is gone already.
   bool start() {
+    pin_send_buffer(sock_);  // so a slow reader's output waits where the sendq sees it
     self_.trap_exit(true);  // to say goodbye when the server stops
     self_.set_label("irc (unregistered)");
     const auto period = std::clamp<std::chrono::nanoseconds>(

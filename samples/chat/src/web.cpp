@@ -25,6 +25,7 @@
 #include "web.hpp"
 
 #include "irc/protocol.hpp"
+#include "peer_socket.hpp"
 #include "web_http.hpp"
 #include "web_protocol.hpp"
 #include "web_stream.hpp"
@@ -84,35 +85,10 @@ using beast_io::error_code;
 constexpr std::size_t max_frame_bytes = 16384;
 // The close handshake with a client being cut off gets this long.
 constexpr auto farewell_timeout = 200ms;
-// What the kernel may hold unsent for one WebSocket (Linux doubles it).
-// Left alone, Linux grows a slow reader's send buffer up to tcp_wmem's
-// maximum (4 MiB by default), 64 times the default sendq: output would
-// pile up there, unseen by the sendq check. So the queue the sendq
-// bounds is where a slow client's output waits, and the memory a slow
-// client costs is bounded in the kernel too.
-constexpr int kernel_send_buffer = 64 * 1024;
 
 struct tick {};
 struct resume_input {};
 struct farewell_over {};
-
-std::string peer_host(const net::socket& sock) {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
-  if (::getpeername(sock.native_handle(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "web";
-  char text[INET6_ADDRSTRLEN] = {};
-  if (addr.ss_family == AF_INET) {
-    ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&addr)->sin_addr, text, sizeof text);
-  } else if (addr.ss_family == AF_INET6) {
-    const auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
-    const bool mapped = IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr);
-    ::inet_ntop(mapped ? AF_INET : AF_INET6, mapped ? &v6->sin6_addr.s6_addr[12] : &v6->sin6_addr.s6_addr[0], text,
-                sizeof text);
-  }
-  std::string host = text;
-  if (!host.empty() && host.front() == ':') host.insert(host.begin(), '0');  // "::1" cannot start a prefix's host
-  return host.empty() ? "web" : host;
-}
 
 // -- the WebSocket user ------------------------------------------------------------------
 
@@ -156,7 +132,7 @@ class web_client final : public session_sink {
         ws_(beast_io::actor_stream(sock_, beast_io::actor_executor(tasks_, front_->services()),
                                    std::move(upgrade.read_ahead))),
         upgrade_(std::move(upgrade.request)),
-        session_(self, front_->shared(), *this, peer_host(sock_), true),
+        session_(self, front_->shared(), *this, peer_host(sock_, "web"), true),
         started_(now()),
         last_input_(started_) {
     if (cfg_.input_rate > 0) {
@@ -169,7 +145,7 @@ class web_client final : public session_sink {
   // Inside the actor, before its first message: the timer, and Beast's
   // handshake (the 101) under way.
   void start() {
-    (void)::setsockopt(sock_.native_handle(), SOL_SOCKET, SO_SNDBUF, &kernel_send_buffer, sizeof kernel_send_buffer);
+    pin_send_buffer(sock_);  // so a slow reader's output waits where the sendq sees it
     self_.trap_exit(true);  // to send the close frame when the server stops
     self_.set_label("web (unregistered)");
     const auto period = std::clamp<std::chrono::nanoseconds>(
