@@ -630,6 +630,11 @@ if failed:
         print(f"- {r['impl']} {r.get('label')} rep {r.get('rep')}: {what}")
 EOF
 
+# The chart beside the results (docs/chat-benchmarks.png is a copy of one).
+if ((!smoke)); then
+  python3 "$here/chart.py" "$out" "${out%.jsonl}.png" || say "no chart (see above)"
+fi
+
 if ((smoke)); then
   ((failures == 0)) || die "smoke: FAILED ($failures of $run_count runs not ok; see above and $out)"
   say "smoke: passed ($run_count runs, every message delivered intact)"

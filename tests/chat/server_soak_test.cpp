@@ -15,14 +15,16 @@
 #include <fcntl.h>
 #include <malloc.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(WEFT_SANITIZE_ADDRESS)
-#include <sanitizer/allocator_interface.h>
-#define WEFT_SOAK_ASAN 1
-#endif
-
+#include <cstddef>
 #include <cstdlib>
 #include <random>
 #include <thread>
+
+#if defined(__SANITIZE_ADDRESS__) || defined(WEFT_SANITIZE_ADDRESS)
+// ASan's runtime exports it; GCC ships no <sanitizer/allocator_interface.h>.
+extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
+#define WEFT_SOAK_ASAN 1
+#endif
 
 namespace {
 
