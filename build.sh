@@ -11,8 +11,9 @@
 #            endpoint and of weft-chat's IRC parser and WebSocket JSON
 #            handler (30 s each) + the aarch64 cross-compile check (what
 #            .ci/run does)
-#   ./build.sh fuzz [SECONDS]   fuzz the journal reader, the journal dump and
-#                               the shell endpoint (default 30 s each)
+#   ./build.sh fuzz [SECONDS]   fuzz the journal reader, the journal dump, the
+#                               shell endpoint and weft-chat's IRC parser and
+#                               WebSocket JSON handler (default 30 s each)
 #   ./build.sh consumer         build tests/consumer against an installed weft
 #
 # Environment: WEFT_STRESS=1 also runs the long soak/stress configurations;
