@@ -146,7 +146,7 @@ case "${1:-}" in
   consumer) consumer_check ;;
   fuzz) fuzz_all "${2:-30}" ;;
   *)
-    sed -n '2,17p' "$0" >&2
+    sed -n '2,20p' "$0" >&2
     exit 2
     ;;
 esac
