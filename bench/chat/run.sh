@@ -3,11 +3,12 @@
 # ircd-hybrid (Debian 12 packages), driven by weft-chat-loadgen
 # (loadgen.cpp). Prints Markdown tables on stdout. See README.md.
 #
-#   bench/chat/run.sh [smoke] [reps=3] [scenarios=rooms,one-room,idle,stalled]
+#   bench/chat/run.sh [smoke] [reps=3] [scenarios=rooms,one-room,idle,stalled[,saturation]]
 #       [impls=weft,inspircd,ngircd,ircd-hybrid] [duration=10] [out=FILE]
 #       [warmup=2] [one_room_rate=MSGS_PER_S] [sendq=1048576] [weft_workers=1] [weft_args="..."]
 #       [connect_concurrency=N] [max_other=25] [quiet_wait=30] [nice=0]
 #       [build=DIR] [weft_build=DIR] [jobs=2] [keep_runs=0]
+#       [sat_args="--rate=1500 --sat-factor=1.1"]
 #
 #   Prebuilt binaries instead of building: WEFT_CHAT=path LOADGEN=path.
 #
@@ -17,12 +18,15 @@
 #      and the weft-chat target of the weft tree (Release, no tests, no
 #      bench; in weft_build, default build/chat-bench/weft). Check the peers
 #      with install-peers.sh --check, and install them if missing (root).
-#   2. If one-room or stalled is asked for and one_room_rate is not given:
-#      saturation runs first (one-room, 1,000 clients, offered rate x1.5 per
+#   2. If saturation, one-room or stalled is asked for and one_room_rate is
+#      not given: saturation runs first (one-room, 1,000 clients, offered rate x1.5 per
 #      step until a step fails twice; see loadgen.cpp), `reps` times per
 #      implementation, alternated. The fixed rate of one-room and stalled is
 #      then half of the best PEER's median sustained message rate (weft's
-#      own if no peer runs), the same for every implementation.
+#      own if no peer runs), the same for every implementation. sat_args
+#      are extra load generator options for these runs: a finer ramp
+#      (--sat-factor) from a higher start (--rate, msg/s) places the limit
+#      more closely than the default x1.5 steps from 20 msg/s.
 #   3. Every scenario, `reps` rounds, the implementations alternated within
 #      each round (weft inspircd ngircd ircd-hybrid weft ...), so a slow drift
 #      of a shared machine hits all alike:
@@ -88,6 +92,7 @@ jobs=2
 keep_runs=0
 out=""
 impls_given=0
+user_sat_args=()
 for arg in "$@"; do
   case "$arg" in
     smoke) smoke=1 ;;
@@ -109,6 +114,7 @@ for arg in "$@"; do
     jobs=*) jobs="${arg#*=}" ;;
     keep_runs=*) keep_runs="${arg#*=}" ;;
     out=*) out="${arg#*=}" ;;
+    sat_args=*) read -r -a user_sat_args <<<"${arg#*=}" ;;
     *) echo "run.sh: unknown argument '$arg' (see the header of $0)" >&2; exit 2 ;;
   esac
 done
@@ -157,13 +163,14 @@ if ((smoke)); then
   quiet_wait=0
   sat_args=(--rate=20 --sat-step=1 --sat-warmup=0.3 --sat-max-steps=2 --drain=2)
 fi
+((${#user_sat_args[@]} == 0)) || sat_args=("${user_sat_args[@]}")
 IFS=',' read -r -a impl_list <<<"$impls"
 IFS=',' read -r -a scenario_list <<<"$scenarios"
 for impl in "${impl_list[@]}"; do
   case "$impl" in weft | inspircd | ngircd | ircd-hybrid) ;; *) die "unknown implementation '$impl' (weft, inspircd, ngircd, ircd-hybrid)" ;; esac
 done
 for s in "${scenario_list[@]}"; do
-  case "$s" in rooms | one-room | idle | stalled) ;; *) die "unknown scenario '$s' (rooms, one-room, idle, stalled)" ;; esac
+  case "$s" in rooms | one-room | idle | stalled | saturation) ;; *) die "unknown scenario '$s' (rooms, one-room, idle, stalled, saturation)" ;; esac
 done
 wants_impl() { [[ ",$impls," == *",$1,"* ]]; }
 wants_scenario() { [[ ",$scenarios," == *",$1,"* ]]; }
@@ -454,7 +461,7 @@ EOF
 
 say "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs; results: $out"
 common=(--duration="$duration" --warmup="$warmup")
-if wants_scenario one-room || wants_scenario stalled; then
+if wants_scenario saturation || wants_scenario one-room || wants_scenario stalled; then
   if [[ -z "$one_room_rate" ]]; then
     for rep in $(seq "$reps"); do
       for impl in "${impl_list[@]}"; do
