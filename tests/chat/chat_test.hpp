@@ -240,10 +240,24 @@ inline long rss_kb() { return status_kb("VmRSS:"); }
 inline long rss_anon_kb() { return status_kb("RssAnon:"); }
 
 // Open descriptors of this process.
-inline std::size_t open_fds() {
+// This process's open descriptors; with `outside` given, only those that
+// are not files under that directory (a journal keeps one descriptor per
+// segment file, and a long run adds segments: those are counted apart).
+inline std::size_t open_fds(const std::filesystem::path& outside = {}) {
   std::size_t n = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  const std::string prefix = outside.empty() ? std::string() : outside.string() + "/";
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    if (!prefix.empty()) {
+      std::error_code ec;
+      const std::string target = std::filesystem::read_symlink(e.path(), ec).string();
+      if (!ec && target.starts_with(prefix)) continue;
+    }
+    ++n;
+  }
   return n;
 }
+
+// Descriptors open on files under `dir`.
+inline std::size_t open_fds_under(const std::filesystem::path& dir) { return open_fds() - open_fds(dir); }
 
 }  // namespace chat_test
