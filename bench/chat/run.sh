@@ -569,7 +569,7 @@ print(f"IRC over loopback, {reps} repetition(s), medians; {first.get('duration_s
 
 sat = by_impl("saturation")
 if sat:
-    print("\n### Saturation: one room of 1,000 clients, offered rate x1.5 per step until a step fails twice\n")
+    print("\n### Saturation: one room of 1,000 clients, offered rate raised per step (x1.5 unless sat_args say otherwise) until a step fails twice\n")
     print("| server | sustained deliveries/s | msgs/s | p50 us | p99 us | server CPU % | loadgen-bound runs | ok | noisy |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     values = {}
