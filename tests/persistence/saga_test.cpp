@@ -1,0 +1,467 @@
+// Sagas (weft/persistence/saga.hpp): each durability rule of the header,
+// tested through a saga_host on a real file journal.
+
+#include <doctest/doctest.h>
+
+#include <weft/persistence/file_journal.hpp>
+#include <weft/persistence/saga.hpp>
+#include <weft/runtime/clock.hpp>
+#include <weft/runtime/runtime.hpp>
+
+#include "test_support.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace wp = weft::persistence;
+using namespace std::chrono_literals;
+
+// A participant's own error: refusing is final (not retried).
+enum class shop_errc : std::uint8_t { refused = 1 };
+namespace {
+std::string_view shop_errc_name(int) noexcept { return "refused"; }
+constexpr weft::error_domain shop_domain{weft::error_category::user, &shop_errc_name};
+}  // namespace
+template <>
+struct weft::error_code_traits<shop_errc> {
+  static constexpr const weft::error_domain* domain = &shop_domain;
+};
+
+namespace {
+
+struct order {
+  std::string item;
+  std::int64_t amount = 0;
+  WEFT_FIELDS(item, amount)
+};
+
+// What the participants saw: every call, in order, and each key's effect
+// (applied at most once per key, as a participant with a ledger would).
+struct ledger {
+  std::mutex mutex;
+  std::vector<std::string> calls;           // "do reserve order-1/reserve #1", "undo ..."
+  std::map<std::string, int> applied;       // key -> 1 while in effect
+  std::map<std::string, int> action_calls;  // key -> calls (retries included)
+  std::map<std::string, int> failures_left; // key -> retryable failures still to answer
+  std::map<std::string, bool> reject;       // key -> refuse for good
+  std::map<std::string, bool> lose_reply;   // key -> apply, then answer a timeout once
+  std::map<std::string, int> undo_failures; // key -> compensation failures still to answer
+
+  wp::step_result act(const wp::step_call& c) {
+    std::lock_guard lock(mutex);
+    const std::string key(c.idempotency_key);
+    calls.push_back(fmt::format("do {} #{}", key, c.attempt));
+    ++action_calls[key];
+    if (reject[key]) return weft::error(shop_errc::refused, "out of stock");
+    if (failures_left[key] > 0) {
+      --failures_left[key];
+      return weft::error(weft::ask_errc::rejected, "busy, try again");
+    }
+    applied[key] = 1;  // idempotent: a repeat changes nothing
+    if (lose_reply[key]) {
+      lose_reply[key] = false;
+      return weft::error(weft::ask_errc::timeout, "the reply was lost");
+    }
+    return {};
+  }
+  wp::step_result undo(const wp::step_call& c) {
+    std::lock_guard lock(mutex);
+    const std::string key(c.idempotency_key);
+    calls.push_back(fmt::format("undo {} #{}", key, c.attempt));
+    if (undo_failures[key] > 0) {
+      --undo_failures[key];
+      return weft::error(weft::ask_errc::rejected, "cannot undo yet");
+    }
+    applied[key] = 0;
+    return {};
+  }
+  std::vector<std::string> snapshot_calls() {
+    std::lock_guard lock(mutex);
+    return calls;
+  }
+};
+
+}  // namespace
+
+namespace {
+
+wp::saga_retry fast_retry(std::uint32_t attempts = 5) {
+  return {.initial_interval = 1ms, .backoff_coefficient = 2.0, .maximum_interval = 10ms, .maximum_attempts = attempts,
+          .non_retryable = {weft::error(shop_errc::refused)}};
+}
+
+// reserve -> charge (pivot) -> ship, each through the ledger.
+wp::saga_definition<order> booking(ledger& l, bool with_pivot = true) {
+  wp::saga_definition<order> def("order");
+  for (const char* name : {"reserve", "charge", "ship"}) {
+    def.step({.name = name,
+              .action = [&l](weft::context&, const order&, const wp::step_call& c) { return l.act(c); },
+              .compensation = [&l](weft::context&, const order&, const wp::step_call& c) { return l.undo(c); },
+              .retry = fast_retry(),
+              .compensation_retry = fast_retry(3),
+              .timeout = 1s,
+              .pivot = with_pivot && std::string(name) == "charge"});
+  }
+  return def;
+}
+
+struct fixture {
+  wp::test::temp_dir dir;
+  std::unique_ptr<wp::journal> journal = wp::open_file_journal(dir / "journal");
+};
+
+wp::saga_counts run_to_end(weft::scoped_actor& self, const weft::ref<wp::saga_host_protocol>& host) {
+  auto counts = self.ask(host, wp::await_sagas{}, 20s);
+  REQUIRE(counts);
+  return *counts;
+}
+
+}  // namespace
+
+TEST_CASE("saga: every step done, in order, each key applied once; the intent is durable before the action") {
+  fixture f;
+  ledger l;
+  std::vector<std::string> seen_intents;
+  auto def = booking(l);
+  // Replace reserve's action with one that reads the journal first: its
+  // intent must already be there.
+  wp::saga_definition<order> checked("checked");
+  checked.step({.name = "reserve",
+                .action = [&](weft::context&, const order&, const wp::step_call& c) {
+                  std::uint64_t events = 0;
+                  f.journal->read("saga/" + std::string(c.saga_id), 1, wp::max_sequence_nr, wp::max_sequence_nr,
+                                  [&](const wp::event_view&) { ++events; });
+                  seen_intents.push_back(fmt::format("{} events before the action", events));
+                  return l.act(c);
+                },
+                .compensation = [&](weft::context&, const order&, const wp::step_call& c) { return l.undo(c); },
+                .retry = fast_retry()});
+  weft::runtime rt({.workers = 2});
+  weft::scoped_actor self(rt);
+  auto host = rt.spawn(wp::saga_host(checked, {.journal = f.journal.get()}));
+  auto id = self.ask(host, checked.start("o1", order{"book", 12}));
+  REQUIRE(id);
+  CHECK(*id == "o1");
+  const wp::saga_counts c = run_to_end(self, host);
+  CHECK(c.completed == 1);
+  CHECK(c.running == 0);
+  // started + step_intent: both durable when the action ran.
+  REQUIRE(seen_intents.size() == 1);
+  CHECK(seen_intents[0] == "2 events before the action");
+  auto status = self.ask(host, wp::query_saga{"o1"});
+  REQUIRE(status);
+  CHECK(status->state == wp::saga_state::completed);
+  CHECK(status->done == std::vector<std::string>{"reserve"});
+
+  // The same again with three steps: keys are "<id>/<step>".
+  auto host2 = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
+  REQUIRE(self.ask(host2, def.start("o2", order{"pen", 3})));
+  CHECK(run_to_end(self, host2).completed == 1);
+  CHECK(l.applied["o2/reserve"] == 1);
+  CHECK(l.applied["o2/charge"] == 1);
+  CHECK(l.applied["o2/ship"] == 1);
+  // Starting an id twice starts it once.
+  REQUIRE(self.ask(host2, def.start("o2", order{"pen", 3})));
+  CHECK(run_to_end(self, host2).completed == 1);
+  CHECK(l.action_calls["o2/reserve"] == 1);
+}
+
+TEST_CASE("saga: a refused step compensates the done ones newest first; a definite failure is not compensated") {
+  fixture f;
+  ledger l;
+  l.reject["o1/charge"] = true;
+  auto def = booking(l);
+  weft::runtime rt({.workers = 2});
+  weft::scoped_actor self(rt);
+  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
+  REQUIRE(self.ask(host, def.start("o1", order{"x", 1})));
+  const wp::saga_counts c = run_to_end(self, host);
+  CHECK(c.compensated == 1);
+  CHECK(l.snapshot_calls() == std::vector<std::string>{"do o1/reserve #1", "do o1/charge #1", "undo o1/reserve #1"});
+  CHECK(l.applied["o1/reserve"] == 0);
+  auto status = self.ask(host, wp::query_saga{"o1"});
+  REQUIRE(status);
+  CHECK(status->state == wp::saga_state::compensated);
+  CHECK(status->reason.find("charge") != std::string::npos);
+  CHECK(status->compensated == std::vector<std::string>{"reserve"});
+}
+
+TEST_CASE("saga: a step whose outcome is unknown counts as maybe done and is compensated too") {
+  fixture f;
+  ledger l;
+  // ship: applies, then the reply is lost; the retry policy allows one
+  // attempt, so the saga gives up without knowing. No pivot here.
+  l.lose_reply["o1/ship"] = true;
+  wp::saga_definition<order> def("order");
+  for (const char* name : {"reserve", "ship"}) {
+    def.step({.name = name,
+              .action = [&l](weft::context&, const order&, const wp::step_call& c) { return l.act(c); },
+              .compensation = [&l](weft::context&, const order&, const wp::step_call& c) { return l.undo(c); },
+              .retry = fast_retry(1)});
+  }
+  weft::runtime rt({.workers = 2});
+  weft::scoped_actor self(rt);
+  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
+  REQUIRE(self.ask(host, def.start("o1", order{"x", 1})));
+  CHECK(run_to_end(self, host).compensated == 1);
+  CHECK(l.snapshot_calls() ==
+        std::vector<std::string>{"do o1/reserve #1", "do o1/ship #1", "undo o1/ship #1", "undo o1/reserve #1"});
+  CHECK(l.applied["o1/ship"] == 0);
+  CHECK(l.applied["o1/reserve"] == 0);
+}
+
+TEST_CASE("saga: retryable failures are retried with the same key until one succeeds") {
+  fixture f;
+  ledger l;
+  l.failures_left["o1/reserve"] = 2;
+  l.lose_reply["o1/charge"] = true;  // a lost reply is retried: the ledger dedups
+  auto def = booking(l);
+  weft::runtime rt({.workers = 2});
+  weft::scoped_actor self(rt);
+  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
+  REQUIRE(self.ask(host, def.start("o1", order{"x", 1})));
+  CHECK(run_to_end(self, host).completed == 1);
+  CHECK(l.snapshot_calls() == std::vector<std::string>{"do o1/reserve #1", "do o1/reserve #2", "do o1/reserve #3",
+                                                       "do o1/charge #1", "do o1/charge #2", "do o1/ship #1"});
+  CHECK(l.applied["o1/charge"] == 1);
+}
+
+TEST_CASE("saga: after the pivot the saga only goes forward; out of attempts it is stuck, and resumes") {
+  fixture f;
+  ledger l;
+  l.reject["o1/ship"] = true;
+  auto def = booking(l);
+  weft::runtime rt({.workers = 2});
+  weft::scoped_actor self(rt);
+  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
+  REQUIRE(self.ask(host, def.start("o1", order{"x", 1})));
+  wp::saga_counts c = run_to_end(self, host);
+  CHECK(c.stuck == 1);
+  CHECK(c.compensated == 0);
+  // Nothing was compensated: charge is the pivot.
+  CHECK(l.applied["o1/reserve"] == 1);
+  CHECK(l.applied["o1/charge"] == 1);
+  auto list = self.ask(host, wp::list_sagas{});
+  REQUIRE(list);
+  REQUIRE(list->size() == 1);
+  CHECK((*list)[0].state == wp::saga_state::stuck);
+  CHECK((*list)[0].step == "ship");
+  // Visible to the debug shell: the actor is named and describes itself.
+  CHECK(rt.whereis("saga/o1"));
+  // The operator fixes the cause and resumes.
+  {
+    std::lock_guard lock(l.mutex);
+    l.reject["o1/ship"] = false;
+  }
+  auto resumed = self.ask(host, wp::resume_saga{"o1"});
+  CHECK(resumed);
+  c = run_to_end(self, host);
+  CHECK(c.completed == 1);
+  CHECK(c.stuck == 0);
+  CHECK(l.applied["o1/ship"] == 1);
+  // Resuming a saga that is not stuck is refused.
+  CHECK_FALSE(self.ask(host, wp::resume_saga{"o1"}));
+}
+
+TEST_CASE("saga: a compensation that keeps failing leaves the saga stuck, never cancelled; resume finishes it") {
+  fixture f;
+  ledger l;
+  l.reject["o1/charge"] = true;
+  l.undo_failures["o1/reserve"] = 5;  // more than compensation_retry's 3 attempts
+  auto def = booking(l);
+  weft::runtime rt({.workers = 2});
+  weft::scoped_actor self(rt);
+  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
+  REQUIRE(self.ask(host, def.start("o1", order{"x", 1})));
+  wp::saga_counts c = run_to_end(self, host);
+  CHECK(c.stuck == 1);
+  auto status = self.ask(host, wp::query_saga{"o1"});
+  REQUIRE(status);
+  CHECK(status->state == wp::saga_state::stuck);
+  CHECK(status->step == "reserve");
+  CHECK(status->reason.find("compensation of reserve") != std::string::npos);
+  // Resumed, it tries three more times: two fail, the third succeeds.
+  REQUIRE(self.ask(host, wp::resume_saga{"o1"}));
+  c = run_to_end(self, host);
+  CHECK(c.compensated == 1);
+  CHECK(l.applied["o1/reserve"] == 0);
+}
+
+TEST_CASE("saga: after a crash mid-step every saga resumes on its own; the step runs again with its key") {
+  fixture f;
+  ledger l;
+  std::atomic<bool> hang{true};
+  std::atomic<int> hanging{0};
+  wp::saga_definition<order> def("order");
+  def.step({.name = "reserve",
+            .action = [&](weft::context& self, const order&, const wp::step_call& c) -> wp::step_result {
+              auto r = l.act(c);
+              if (hang.load()) {
+                // The effect is applied; the saga dies before it hears so.
+                ++hanging;
+                self.sleep_for(60s);
+              }
+              return r;
+            },
+            .compensation = [&](weft::context&, const order&, const wp::step_call& c) { return l.undo(c); },
+            .retry = fast_retry()});
+  def.step({.name = "ship",
+            .action = [&](weft::context&, const order&, const wp::step_call& c) { return l.act(c); },
+            .retry = fast_retry()});
+  {
+    weft::runtime rt({.workers = 2});
+    weft::scoped_actor self(rt);
+    auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
+    for (int i = 1; i <= 20; ++i) REQUIRE(self.ask(host, def.start(fmt::format("o{}", i), order{"x", i})));
+    for (int spin = 0; hanging.load() < 20 && spin < 2000; ++spin) std::this_thread::sleep_for(5ms);
+    REQUIRE(hanging.load() == 20);
+    // The runtime ends: every saga stops in the middle of its first step.
+  }
+  hang = false;
+  weft::runtime rt({.workers = 2});
+  weft::scoped_actor self(rt);
+  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
+  const wp::saga_counts c = run_to_end(self, host);
+  CHECK(c.completed == 20);
+  for (int i = 1; i <= 20; ++i) {
+    const std::string key = fmt::format("o{}/reserve", i);
+    CHECK(l.action_calls[key] == 2);  // once before the crash, once after
+    CHECK(l.applied[key] == 1);       // one effect
+    CHECK(l.action_calls[fmt::format("o{}/ship", i)] == 1);
+  }
+  // Offline, the journal says the same.
+  const auto records = wp::read_sagas(*f.journal, "order");
+  REQUIRE(records.size() == 20);
+  for (const auto& r : records) {
+    CHECK(r.finished);
+    CHECK(r.status.state == wp::saga_state::completed);
+  }
+}
+
+TEST_CASE("saga: a 30-day durable timer on the test clock, across a restart") {
+  fixture f;
+  auto clock = std::make_shared<weft::manual_clock>();
+  auto wall = wp::saga_wall_clock(clock);
+  std::atomic<int> shipped{0};
+  wp::saga_definition<order> def("order");
+  def.wait_until("cooling-off", [&](const order&) { return wall() + std::chrono::hours(24 * 30); });
+  def.step({.name = "ship", .action = [&](weft::context&, const order&, const wp::step_call&) -> wp::step_result {
+              ++shipped;
+              return {};
+            }});
+  const auto started = std::chrono::steady_clock::now();
+  {
+    weft::runtime rt({.workers = 2, .clock = clock});
+    weft::scoped_actor self(rt);
+    auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get(), .wall_clock = wall}));
+    REQUIRE(self.ask(host, def.start("o1", order{"x", 1})));
+    REQUIRE(clock->await_timers(1));
+    clock->advance(std::chrono::hours(24 * 10));
+    CHECK(shipped.load() == 0);
+  }
+  // 10 days passed before the restart; the due time is the journaled one.
+  weft::runtime rt({.workers = 2, .clock = clock});
+  weft::scoped_actor self(rt);
+  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get(), .wall_clock = wall}));
+  REQUIRE(clock->await_timers(1));
+  clock->advance(std::chrono::hours(24 * 19));
+  auto status = self.ask(host, wp::query_saga{"o1"});
+  REQUIRE(status);
+  CHECK(status->state == wp::saga_state::running);
+  CHECK(status->step == "cooling-off");
+  CHECK(shipped.load() == 0);
+  clock->advance(std::chrono::hours(24));
+  CHECK(run_to_end(self, host).completed == 1);
+  CHECK(shipped.load() == 1);
+  CHECK(std::chrono::steady_clock::now() - started < 5s);
+}
+
+TEST_CASE("saga: signals are journaled, seen by later steps and wait_signal steps, and survive a restart") {
+  fixture f;
+  auto clock = std::make_shared<weft::manual_clock>();
+  auto wall = wp::saga_wall_clock(clock);
+  std::string seen_by_ship;
+  wp::saga_definition<order> def("order");
+  def.wait_signal("approval", "approved", std::chrono::hours(48));
+  def.step({.name = "ship", .action = [&](weft::context&, const order&, const wp::step_call& c) -> wp::step_result {
+              seen_by_ship = c.signals->at("approved");
+              return {};
+            }});
+  {
+    weft::runtime rt({.workers = 2, .clock = clock});
+    weft::scoped_actor self(rt);
+    auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get(), .wall_clock = wall}));
+    REQUIRE(self.ask(host, def.start("o1", order{"x", 1})));
+    REQUIRE(self.ask(host, def.start("o2", order{"y", 2})));
+    REQUIRE(clock->await_timers(2));
+    // An unrelated signal is recorded but does not release the step.
+    REQUIRE(self.ask(host, wp::signal_saga{"o1", "note", "gift wrap"}));
+    auto status = self.ask(host, wp::query_saga{"o1"});
+    REQUIRE(status);
+    CHECK(status->step == "approval");
+    CHECK(status->signals.at("note") == "gift wrap");
+  }
+  weft::runtime rt({.workers = 2, .clock = clock});
+  weft::scoped_actor self(rt);
+  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get(), .wall_clock = wall}));
+  REQUIRE(clock->await_timers(2));
+  REQUIRE(self.ask(host, wp::signal_saga{"o1", "approved", "by alice"}));
+  // o2 gets no approval: past its 48-hour deadline it fails, and having
+  // done nothing, ends compensated.
+  clock->advance(std::chrono::hours(49));
+  const wp::saga_counts c = run_to_end(self, host);
+  CHECK(c.completed == 1);
+  CHECK(c.compensated == 1);
+  CHECK(seen_by_ship == "by alice");
+  auto o1 = self.ask(host, wp::query_saga{"o1"});
+  REQUIRE(o1);
+  CHECK(o1->signals.at("note") == "gift wrap");
+}
+
+TEST_CASE("saga: a step's deadline covers all its attempts and is durable") {
+  fixture f;
+  auto clock = std::make_shared<weft::manual_clock>();
+  auto wall = wp::saga_wall_clock(clock);
+  ledger l;
+  l.failures_left["o1/charge"] = 1000;
+  wp::saga_definition<order> def("order");
+  def.step({.name = "reserve",
+            .action = [&l](weft::context&, const order&, const wp::step_call& c) { return l.act(c); },
+            .compensation = [&l](weft::context&, const order&, const wp::step_call& c) { return l.undo(c); }});
+  def.step({.name = "charge",
+            .action = [&l](weft::context&, const order&, const wp::step_call& c) { return l.act(c); },
+            .retry = {.initial_interval = 10min, .backoff_coefficient = 1.0, .maximum_interval = 10min,
+                      .maximum_attempts = 0},
+            .deadline = 1h});
+  weft::runtime rt({.workers = 2, .clock = clock});
+  weft::scoped_actor self(rt);
+  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get(), .wall_clock = wall}));
+  REQUIRE(self.ask(host, def.start("o1", order{"x", 1})));
+  for (int i = 0; i < 6; ++i) {  // a retry every 10 minutes; the sixth tick finds the deadline passed
+    REQUIRE(clock->await_timers(1));
+    clock->advance(10min);
+  }
+  const wp::saga_counts c = run_to_end(self, host);
+  CHECK(c.compensated == 1);
+  CHECK(l.action_calls["o1/charge"] == 6);  // at 0, 10, ... 50 minutes
+  CHECK(l.applied["o1/reserve"] == 0);
+}
+
+TEST_CASE("saga: bad start data is refused and nothing is journaled") {
+  fixture f;
+  ledger l;
+  auto def = booking(l);
+  weft::runtime rt({.workers = 1});
+  weft::scoped_actor self(rt);
+  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
+  auto r = self.ask(host, wp::start_saga{"bad", wp::bytes{std::byte{1}}});
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == weft::ask_errc::rejected);
+  CHECK(f.journal->highest_sequence_nr("saga-index/order") == 0);
+  CHECK(run_to_end(self, host) == wp::saga_counts{});
+}
