@@ -427,7 +427,10 @@ class saga_actor {
   void tell_host() {
     if (!host_) return;
     saga_status s = log_.status();
-    (void)self().try_send(host_, saga_changed{saga_summary{id_, s.state, s.step, s.reason}});
+    // A blocking send: the host must not miss a saga finishing (await_sagas
+    // counts on it), and it never blocks on a saga for long (its asks to
+    // sagas time out), so a full host mailbox only slows this saga down.
+    (void)self().send(host_, saga_changed{saga_summary{id_, s.state, s.step, s.reason}});
   }
 
   std::string label() const {
@@ -694,6 +697,7 @@ struct saga_host_actor::state {
   std::map<pid, std::string> actors;  // live saga actors
   std::unordered_map<std::uint64_t, std::pair<std::string, reply_promise>> registering;
   std::size_t finishing = 0;  // ix_finished writes not yet durable
+  std::uint64_t stuck = 0;    // sagas whose last summary says stuck
   std::unordered_map<std::uint64_t, std::string> restart_due;  // tick generation -> id
   std::uint64_t generation = 0;
   std::deque<std::string> waiting;
@@ -839,6 +843,9 @@ class host_logic {
   void changed(const saga_changed& c) {
     auto it = st_.sagas.find(c.summary.id);
     if (it == st_.sagas.end() || it->second.finished) return;
+    const bool was_stuck = it->second.summary.state == saga_state::stuck;
+    const bool is_stuck = c.summary.state == saga_state::stuck;
+    if (was_stuck != is_stuck) is_stuck ? ++st_.stuck : --st_.stuck;
     it->second.summary = c.summary;
     if (c.summary.state == saga_state::completed || c.summary.state == saga_state::compensated) {
       it->second.finished = true;
@@ -890,18 +897,12 @@ class host_logic {
     launch(id);
   }
 
+  // O(1): await_sagas asks after every change.
   saga_counts counts() const {
     saga_counts c = st_.counts;
-    for (const auto& [id, e] : st_.sagas) {
-      if (e.finished) continue;
-      if (e.summary.state == saga_state::stuck) {
-        ++c.stuck;
-      } else if (e.waiting) {
-        ++c.waiting;
-      } else {
-        ++c.running;
-      }
-    }
+    c.stuck = st_.stuck;
+    c.waiting = st_.waiting.size() + st_.registering.size();
+    c.running = st_.sagas.size() - c.completed - c.compensated - c.stuck - c.waiting;
     return c;
   }
 

@@ -412,7 +412,9 @@ class saga_host_actor {
 }  // namespace detail
 
 // The spawnable host of definition `def`: at most one live host per
-// (journal, definition name), as for a persistent actor's id. At start it reads its index and
+// (journal, definition name), as for a persistent actor's id. Its mailbox
+// takes every start and every saga's progress: give it room
+// (spawn_options::mailbox_capacity) when many sagas run at once. At start it reads its index and
 // resumes every saga not finished (stuck ones resume stuck). Each saga is
 // a linked child actor named "saga/<id>"; one that crashes (an exception
 // from an action) is started again from its journal.
