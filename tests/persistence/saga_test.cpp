@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -464,4 +465,149 @@ TEST_CASE("saga: bad start data is refused and nothing is journaled") {
   CHECK(r.error() == weft::ask_errc::rejected);
   CHECK(f.journal->highest_sequence_nr("saga-index/order") == 0);
   CHECK(run_to_end(self, host) == wp::saga_counts{});
+}
+
+// -- Omicron-style checks (oxidecomputer/omicron's saga test helpers) ------------
+
+namespace {
+
+// A journal that "dies" after `allowed` more appends: later appends never
+// complete, as if the process had been killed between two journal writes.
+class dying_journal final : public wp::journal {
+ public:
+  explicit dying_journal(wp::journal& inner, std::int64_t allowed) : inner_(inner), allowed_(allowed) {}
+  void async_append(std::string_view id, std::span<const wp::persistent_event> events, wp::completion done) override {
+    if (allowed_.fetch_sub(1) <= 0) return;  // lost with the process
+    inner_.async_append(id, events, std::move(done));
+  }
+  void async_delete_up_to(std::string_view id, std::uint64_t to, wp::completion done) override {
+    inner_.async_delete_up_to(id, to, std::move(done));
+  }
+  void read(std::string_view id, std::uint64_t from, std::uint64_t to, std::uint64_t max,
+            const wp::event_visitor& visit) override {
+    inner_.read(id, from, to, max, visit);
+  }
+  std::uint64_t highest_sequence_nr(std::string_view id) override { return inner_.highest_sequence_nr(id); }
+  void close() override {}
+  bool died() const { return allowed_.load() < 0; }
+
+ private:
+  wp::journal& inner_;
+  std::atomic<std::int64_t> allowed_;
+};
+
+wp::saga_definition<order> three_steps(ledger& l, int repeat, std::optional<std::string> pivot = {}) {
+  wp::saga_definition<order> def("order");
+  for (const char* name : {"reserve", "charge", "ship"}) {
+    def.step({.name = name,
+              .action = [&l, repeat](weft::context&, const order&, const wp::step_call& c) {
+                wp::step_result r;
+                for (int i = 0; i < repeat; ++i) r = l.act(c);
+                return r;
+              },
+              .compensation = [&l, repeat](weft::context&, const order&, const wp::step_call& c) {
+                wp::step_result r;
+                for (int i = 0; i < repeat; ++i) r = l.undo(c);
+                return r;
+              },
+              .retry = fast_retry(),
+              .compensation_retry = fast_retry(),
+              .pivot = pivot && *pivot == name});
+  }
+  return def;
+}
+
+std::map<std::string, int> run_one(ledger& l, int repeat, const std::string& refuse) {
+  fixture f;
+  if (!refuse.empty()) l.reject["o1/" + refuse] = true;
+  auto def = three_steps(l, repeat);
+  weft::runtime rt({.workers = 2});
+  weft::scoped_actor self(rt);
+  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
+  REQUIRE(self.ask(host, def.start("o1", order{"x", 1})));
+  (void)run_to_end(self, host);
+  std::lock_guard lock(l.mutex);
+  return l.applied;
+}
+
+}  // namespace
+
+TEST_CASE("saga: running every action and compensation twice has the effect of running it once") {
+  for (const std::string refuse : {"", "reserve", "charge", "ship"}) {
+    CAPTURE(refuse);
+    ledger once;
+    ledger twice;
+    CHECK(run_one(once, 1, refuse) == run_one(twice, 2, refuse));
+  }
+}
+
+TEST_CASE("saga: a failure injected at each step in turn leaves a clean slate") {
+  for (const std::string refuse : {"reserve", "charge", "ship"}) {
+    CAPTURE(refuse);
+    ledger l;
+    const auto applied = run_one(l, 1, refuse);
+    for (const auto& [key, in_effect] : applied) {
+      CAPTURE(key);
+      CHECK(in_effect == 0);
+    }
+  }
+}
+
+TEST_CASE("saga: a crash between any two journal writes, then a restart: each effect exactly once") {
+  // How many appends a whole saga makes (the host's index included), for
+  // the path that completes and the one that compensates.
+  for (const std::string refuse : {"", "ship"}) {
+    CAPTURE(refuse);
+    std::int64_t writes = 0;
+    {
+      fixture f;
+      ledger l;
+      if (!refuse.empty()) l.reject["o1/" + refuse] = true;
+      dying_journal counting(*f.journal, 1'000'000);
+      auto def = three_steps(l, 1);
+      weft::runtime rt({.workers = 2});
+      weft::scoped_actor self(rt);
+      auto host = rt.spawn(wp::saga_host(def, {.journal = &counting}));
+      REQUIRE(self.ask(host, def.start("o1", order{"x", 1})));
+      (void)run_to_end(self, host);
+      writes = f.journal->highest_sequence_nr("saga/o1") + f.journal->highest_sequence_nr("saga-index/order");
+    }
+    REQUIRE(writes > 5);
+    for (std::int64_t allowed = 1; allowed < writes; ++allowed) {
+      CAPTURE(allowed);
+      fixture f;
+      ledger l;
+      if (!refuse.empty()) l.reject["o1/" + refuse] = true;
+      auto def = three_steps(l, 1);
+      {
+        dying_journal dying(*f.journal, allowed);
+        weft::runtime rt({.workers = 2});
+        weft::scoped_actor self(rt);
+        auto host = rt.spawn(wp::saga_host(def, {.journal = &dying}));
+        self.send(host, def.start("o1", order{"x", 1}));
+        for (int spin = 0; !dying.died() && spin < 2000; ++spin) std::this_thread::sleep_for(1ms);
+        REQUIRE(dying.died());
+        // The runtime ends here, as the process would.
+      }
+      const bool registered = f.journal->highest_sequence_nr("saga-index/order") > 0;
+      weft::runtime rt({.workers = 2});
+      weft::scoped_actor self(rt);
+      auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
+      const wp::saga_counts c = run_to_end(self, host);
+      if (!registered) {
+        // Killed before the start was acknowledged: no saga, no effect.
+        CHECK(c == wp::saga_counts{});
+        CHECK(l.action_calls.empty());
+        continue;
+      }
+      std::lock_guard lock(l.mutex);
+      if (refuse.empty()) {
+        CHECK(c.completed == 1);
+        for (const char* step : {"o1/reserve", "o1/charge", "o1/ship"}) CHECK(l.applied[step] == 1);
+      } else {
+        CHECK(c.compensated == 1);
+        for (const auto& [key, in_effect] : l.applied) CHECK(in_effect == 0);
+      }
+    }
+  }
 }
