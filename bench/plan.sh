@@ -24,4 +24,5 @@ plan=(
   "pubsub|-|subs=10000 msgs=100 match=0.01 stalled=1|subs=10 msgs=10 match=0.1 stalled=1"
   "router|mp|routees=8 n=1000000|routees=2 n=1000"
   "ask_backlog|mp|n=100000 backlog=1000|n=1000 backlog=100"
+  "saga|-|n=100000 inflight=1000|n=200 inflight=50"
 )

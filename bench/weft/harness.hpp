@@ -154,5 +154,6 @@ void server(weft::runtime& rt, const arguments& args, json_line& out);
 void statem(weft::runtime& rt, const arguments& args, json_line& out);
 void pubsub(weft::runtime& rt, const arguments& args, json_line& out);
 void router(weft::runtime& rt, const arguments& args, json_line& out);
+void saga(weft::runtime& rt, const arguments& args, json_line& out);
 
 }  // namespace weft_bench

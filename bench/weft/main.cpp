@@ -29,6 +29,7 @@ constexpr std::array workloads{
     workload_entry{"broadcast", weft_bench::broadcast}, workload_entry{"server", weft_bench::server},
     workload_entry{"statem", weft_bench::statem},       workload_entry{"pubsub", weft_bench::pubsub},
     workload_entry{"router", weft_bench::router},       workload_entry{"ask_backlog", weft_bench::ask_backlog},
+    workload_entry{"saga", weft_bench::saga},
 };
 
 [[noreturn]] void usage(const char* problem) {

@@ -336,16 +336,14 @@ struct append_wait {
   storage_status status;
 };
 
-// Appends `event` as the next event of `persistence_id` and waits (in the
-// calling actor, other messages stay queued) until the journal says it is
-// durable. Throws storage_error when it is not.
-template <class Event>
-void append_durably(weft::context& self, journal& j, const std::string& persistence_id, std::uint64_t sequence_nr,
-                    const Event& event, std::string_view manifest, std::uint64_t& tokens) {
-  const persistent_event stored = make_event(sequence_nr, event, std::string(manifest));
+// Appends `events` (numbered from their sequence_nr on) and waits, in the
+// calling actor (other messages stay queued), until the journal says they
+// are durable. Throws storage_error when they are not.
+void append_durably(weft::context& self, journal& j, const std::string& persistence_id,
+                    std::span<const persistent_event> events, std::uint64_t& tokens) {
   auto wait = std::make_shared<append_wait>();
   const std::uint64_t token = ++tokens;
-  j.async_append(persistence_id, std::span(&stored, 1), [wait, token, me = self.self()](const storage_status& s) {
+  j.async_append(persistence_id, events, [wait, token, me = self.self()](const storage_status& s) {
     wait->status = s;
     // release pairs with the acquire below: status is visible.
     wait->done.store(true, std::memory_order_release);
@@ -382,6 +380,7 @@ class saga_actor {
     journal& j = *options_.journal;
     log_ = self.blocking([&] { return replay(j, id_); });
     seq_ = log_.events;
+    // Written with the first intent (the host's index holds the data).
     if (log_.events == 0) persist(ev_started{plan_->name, data_});
     if (log_.data.empty()) log_.data = data_;
     steps_ = plan_->bind(log_.data);
@@ -389,10 +388,13 @@ class saga_actor {
     self.set_label(label());
     tell_host();
     tick_now();
+    // Every handler ends with flush(): nothing staged outlives a handler,
+    // so a query (or the host) never sees what is not durable.
     return {
         [this](const saga_query&) { return log_.status(); },
         [this](const saga_signal& s) {
           persist(ev_signal{s.name, s.payload});
+          flush();
           if (waiting_for_signal_) tick_now();
         },
         [this](const saga_resume&) { return resume("saga_resume"); },
@@ -400,7 +402,14 @@ class saga_actor {
           if (text == "resume") (void)resume("debug shell");
         },
         [this](const saga_tick& t) {
-          if (t.generation == generation_) advance();
+          if (t.generation != generation_) return;
+          // Run until the saga has to wait (a backoff, a timer, a signal)
+          // or ends: a step's outcome is written with the next intent.
+          do {
+            again_ = false;
+            advance();
+          } while (again_);
+          flush();
         },
     };
   }
@@ -410,23 +419,35 @@ class saga_actor {
 
   wall_time now() const { return options_.wall_clock ? options_.wall_clock() : std::chrono::system_clock::now(); }
 
+  // Stages an event: applied to the state now, written by the next
+  // flush(), which comes before any action or compensation runs and before
+  // the handler returns. So an outcome and the next step's intent share
+  // one journal write, and "intent durable before the action" still holds.
   template <class E>
   void persist(const E& e) {
-    append_durably(self(), *options_.journal, saga_pid(id_), seq_ + 1, saga_event(e), saga_manifest, tokens_);
-    ++seq_;
-    const saga_state before_state = log_.state;
-    const std::int32_t before_step = log_.current;
+    staged_.push_back(make_event(seq_ + staged_.size() + 1, saga_event(e), std::string(saga_manifest)));
     log_.apply(saga_event(e));
+  }
+
+  void flush() {
+    if (staged_.empty()) return;
+    append_durably(self(), *options_.journal, saga_pid(id_), staged_, tokens_);
+    seq_ += staged_.size();
+    staged_.clear();
     if (options_.on_event) options_.on_event(log_.status());
-    if (log_.state != before_state || log_.current != before_step) {
+    if (log_.current != labelled_step_ || log_.state != told_state_) {
+      labelled_step_ = log_.current;
       self().set_label(label());
-      tell_host();
     }
+    // The host hears of state changes only (it counts them): a report per
+    // step would double its traffic. query_saga has the current step.
+    if (log_.state != told_state_) tell_host();
   }
 
   void tell_host() {
     if (!host_) return;
     saga_status s = log_.status();
+    told_state_ = log_.state;
     // A blocking send: the host must not miss a saga finishing (await_sagas
     // counts on it), and it never blocks on a saga for long (its asks to
     // sagas time out), so a full host mailbox only slows this saga down.
@@ -456,6 +477,7 @@ class saga_actor {
       return weft::error(weft::ask_errc::rejected, fmt::format("saga {} is {}, not stuck", id_, to_string(log_.state)));
     }
     persist(ev_resumed{by});
+    flush();
     tick_now();
     return {};
   }
@@ -467,7 +489,7 @@ class saga_actor {
   void tick_after(std::chrono::nanoseconds delay) {
     waiting_for_signal_ = false;
     if (delay <= std::chrono::nanoseconds(0)) {
-      tick_now();
+      again_ = true;  // called from advance(): run again at once
       return;
     }
     (void)self().send_after(delay, self().self(), saga_tick{++generation_});
@@ -479,7 +501,10 @@ class saga_actor {
   void advance() {
     switch (log_.state) {
       case saga_state::completed:
-      case saga_state::compensated: self().exit(weft::exit_reason::normal()); break;
+      case saga_state::compensated:
+        flush();
+        self().exit(weft::exit_reason::normal());
+        break;
       case saga_state::stuck: break;  // until resumed
       case saga_state::running: forward(); break;
       case saga_state::compensating: backward(); break;
@@ -515,7 +540,7 @@ class saga_actor {
       persist(ev_stuck{reason});
     } else {
       persist(ev_compensating{reason});
-      tick_now();
+      again_ = true;
     }
   }
 
@@ -524,7 +549,7 @@ class saga_actor {
     while (i < steps_.size() && record(i).status == step_status::done) ++i;
     if (i == steps_.size()) {
       persist(ev_finished{saga_state::completed});
-      tick_now();
+      again_ = true;
       return;
     }
     const bound_step& step = steps_[i];
@@ -535,7 +560,7 @@ class saga_actor {
         if (rec.due_ns == 0) persist(ev_timer{index, step.name, to_ns(step.due())});
         if (now() >= from_ns(record(i).due_ns)) {
           persist(ev_step_outcome{index, step.name, outcome::done, 1, {}});
-          tick_now();
+          again_ = true;
         } else {
           if (log_.current != static_cast<std::int32_t>(i)) persist(ev_step_intent{index, step.name, 1, 0});
           tick_at(record(i).due_ns);
@@ -545,7 +570,7 @@ class saga_actor {
       case step_kind::wait_signal: {
         if (log_.signals.contains(step.signal)) {
           persist(ev_step_outcome{index, step.name, outcome::done, 1, {}});
-          tick_now();
+          again_ = true;
           return;
         }
         if (rec.status == step_status::pending || (step.deadline.count() > 0 && rec.deadline_ns == 0)) {
@@ -585,7 +610,7 @@ class saga_actor {
     step_result result = run(step.action, i, attempt, false, timeout);
     if (result) {
       persist(ev_step_outcome{index, step.name, outcome::done, attempt, {}});
-      tick_now();
+      again_ = true;
       return;
     }
     const weft::error& e = result.error();
@@ -613,7 +638,7 @@ class saga_actor {
         if (!steps_[i].compensation) {
           // Nothing to undo: the step still counts as compensated.
           persist(ev_comp_outcome{static_cast<std::uint32_t>(i), steps_[i].name, true, 0, {}});
-          tick_now();
+          again_ = true;
           return;
         }
         compensate(i);
@@ -621,7 +646,7 @@ class saga_actor {
       }
     }
     persist(ev_finished{saga_state::compensated});
-    tick_now();
+    again_ = true;
   }
 
   void compensate(std::size_t i) {
@@ -632,7 +657,7 @@ class saga_actor {
     step_result result = run(step.compensation, i, attempt, true, step.timeout);
     if (result) {
       persist(ev_comp_outcome{index, step.name, true, attempt, {}});
-      tick_now();
+      again_ = true;
       return;
     }
     const weft::error& e = result.error();
@@ -650,6 +675,7 @@ class saga_actor {
   // passes through.
   step_result run(const std::function<step_result(weft::context&, const step_call&)>& f, std::size_t i,
                   std::uint32_t attempt, bool compensating, std::chrono::nanoseconds timeout) {
+    flush();  // the intent is durable before the call
     step_call c = call_for(i, attempt, compensating, timeout);
     try {
       return f(self(), c);
@@ -670,6 +696,10 @@ class saga_actor {
   std::uint64_t tokens_ = 0;
   std::uint64_t generation_ = 0;
   bool waiting_for_signal_ = false;
+  bool again_ = false;  // advance() wants to run again at once
+  std::vector<persistent_event> staged_;
+  saga_state told_state_ = saga_state::running;
+  std::int32_t labelled_step_ = -2;
   std::string key_;
 };
 

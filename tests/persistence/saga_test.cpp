@@ -477,6 +477,7 @@ class dying_journal final : public wp::journal {
  public:
   explicit dying_journal(wp::journal& inner, std::int64_t allowed) : inner_(inner), allowed_(allowed) {}
   void async_append(std::string_view id, std::span<const wp::persistent_event> events, wp::completion done) override {
+    ++appends_;
     if (allowed_.fetch_sub(1) <= 0) return;  // lost with the process
     inner_.async_append(id, events, std::move(done));
   }
@@ -490,10 +491,12 @@ class dying_journal final : public wp::journal {
   std::uint64_t highest_sequence_nr(std::string_view id) override { return inner_.highest_sequence_nr(id); }
   void close() override {}
   bool died() const { return allowed_.load() < 0; }
+  std::int64_t appends() const { return appends_.load(); }
 
  private:
   wp::journal& inner_;
   std::atomic<std::int64_t> allowed_;
+  std::atomic<std::int64_t> appends_{0};
 };
 
 wp::saga_definition<order> three_steps(ledger& l, int repeat, std::optional<std::string> pivot = {}) {
@@ -554,7 +557,7 @@ TEST_CASE("saga: a failure injected at each step in turn leaves a clean slate") 
 }
 
 TEST_CASE("saga: a crash between any two journal writes, then a restart: each effect exactly once") {
-  // How many appends a whole saga makes (the host's index included), for
+  // How many journal writes a whole saga makes (the host's index included), for
   // the path that completes and the one that compensates.
   for (const std::string refuse : {"", "ship"}) {
     CAPTURE(refuse);
@@ -570,9 +573,11 @@ TEST_CASE("saga: a crash between any two journal writes, then a restart: each ef
       auto host = rt.spawn(wp::saga_host(def, {.journal = &counting}));
       REQUIRE(self.ask(host, def.start("o1", order{"x", 1})));
       (void)run_to_end(self, host);
-      writes = f.journal->highest_sequence_nr("saga/o1") + f.journal->highest_sequence_nr("saga-index/order");
+      writes = counting.appends();
     }
-    REQUIRE(writes > 5);
+    // Index, then the saga's writes (an outcome shares its write with the
+    // next intent), then the index again.
+    REQUIRE(writes >= 5);
     for (std::int64_t allowed = 1; allowed < writes; ++allowed) {
       CAPTURE(allowed);
       fixture f;

@@ -163,6 +163,10 @@ const std::map<std::string, workload_fn>& workloads() {
     {"statem", statem},
     {"pubsub", pubsub},
     {"router", router},
+    {"saga",
+     [](auto&, auto&, auto&) {
+       not_in_caf("CAF 0.17 has no persistence, so no durable sagas");
+     }},
     {"ask_backlog",
      [](auto&, auto&, auto&) {
        not_in_caf("not written for CAF: CAF's event-based actors set no "

@@ -81,6 +81,10 @@ run("pubsub", P)    ->
                              "there is no policy to measure"})
     end;
 run("ask_backlog", P) -> ask_backlog(arg(n, P, 100000), arg(backlog, P, 1000));
+run("saga", _)      ->
+    throw({skipped, "OTP has no saga library on a durable journal to "
+                    "compare with (a saga there is user code on disk_log "
+                    "or mnesia)"});
 run("router", _)    ->
     throw({skipped, "OTP has no router: a round-robin dispatcher is a "
                     "user-written process or a third-party pool library"});

@@ -351,6 +351,8 @@ struct saga_counts {
   friend bool operator==(const saga_counts&, const saga_counts&) = default;
 };
 
+// What the host knows of a saga: its state and, as of its last state
+// change, its step and reason (query_saga has the live step).
 struct saga_summary {
   std::string id;
   saga_state state = saga_state::running;
