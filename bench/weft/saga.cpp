@@ -134,8 +134,9 @@ void saga(weft::runtime& rt, const arguments& args, json_line& out) {
   std::vector<std::int64_t> last(static_cast<std::size_t>(n), 0);
   const auto epoch = clock_type::now();
   wp::saga_options options{.journal = journal.get(), .max_running = static_cast<std::size_t>(inflight)};
-  options.on_event = [&first, &last, epoch](const wp::saga_status& s) {
-    const auto i = static_cast<std::size_t>(std::stoll(s.id.substr(s.id.find('-') + 1)));
+  options.on_write = [&first, &last, epoch](const wp::saga_written& s) {
+    std::size_t i = 0;
+    for (char ch : s.id.substr(s.id.find('-') + 1)) i = i * 10 + static_cast<std::size_t>(ch - '0');
     const std::int64_t t = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - epoch).count();
     if (first[i] == 0) first[i] = t;
     last[i] = t;

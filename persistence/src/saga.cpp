@@ -371,14 +371,21 @@ namespace {
 
 class saga_actor {
  public:
-  saga_actor(std::shared_ptr<const saga_plan> plan, std::string id, bytes data, saga_options options, pid host)
-      : plan_(std::move(plan)), id_(std::move(id)), data_(std::move(data)), options_(std::move(options)),
-        host_(std::move(host)) {}
+  // fresh: just registered by the host, so its stream is known to be
+  // empty (no replay: one blocking-call round trip less per new saga).
+  saga_actor(std::shared_ptr<const saga_plan> plan, std::string id, bytes data,
+             std::shared_ptr<const saga_options> options, pid host, bool fresh)
+      : plan_(std::move(plan)), id_(std::move(id)), data_(std::move(data)), shared_options_(std::move(options)),
+        options_(*shared_options_), host_(std::move(host)), fresh_(fresh) {}
 
   weft::behavior_of<saga_protocol> make_behavior(weft::context& self) {
     self_ = &self;
     journal& j = *options_.journal;
-    log_ = self.blocking([&] { return replay(j, id_); });
+    if (fresh_) {
+      log_.id = id_;
+    } else {
+      log_ = self.blocking([&] { return replay(j, id_); });
+    }
     seq_ = log_.events;
     // Written with the first intent (the host's index holds the data).
     if (log_.events == 0) persist(ev_started{plan_->name, data_});
@@ -434,7 +441,7 @@ class saga_actor {
     append_durably(self(), *options_.journal, saga_pid(id_), staged_, tokens_);
     seq_ += staged_.size();
     staged_.clear();
-    if (options_.on_event) options_.on_event(log_.status());
+    if (options_.on_write) options_.on_write(saga_written{id_, log_.state, current_step(), log_.events});
     if (log_.current != labelled_step_ || log_.state != told_state_) {
       labelled_step_ = log_.current;
       self().set_label(label());
@@ -446,18 +453,27 @@ class saga_actor {
 
   void tell_host() {
     if (!host_) return;
-    saga_status s = log_.status();
     told_state_ = log_.state;
     // A blocking send: the host must not miss a saga finishing (await_sagas
     // counts on it), and it never blocks on a saga for long (its asks to
     // sagas time out), so a full host mailbox only slows this saga down.
-    (void)self().send(host_, saga_changed{saga_summary{id_, s.state, s.step, s.reason}});
+    (void)self().send(host_, saga_changed{saga_summary{id_, log_.state, current_step(), log_.reason}});
+  }
+
+  // Called after every write: from the log's fields, not status() (which
+  // copies every list).
+  const std::string& current_step() const {
+    static const std::string none;
+    const bool live = log_.state != saga_state::completed && log_.state != saga_state::compensated;
+    if (!live || log_.current < 0 || static_cast<std::size_t>(log_.current) >= log_.steps.size()) return none;
+    return log_.steps[log_.current].name;
   }
 
   std::string label() const {
-    const saga_status s = log_.status();
-    if (s.step.empty()) return fmt::format("saga {} {}", id_, to_string(s.state));
-    return fmt::format("saga {} {} {}", id_, to_string(s.state), s.step);
+    const std::string& step = current_step();
+    std::string out = "saga " + id_ + " " + std::string(to_string(log_.state));
+    if (!step.empty()) out += " " + step;
+    return out;
   }
 
   std::string describe() const {
@@ -687,8 +703,10 @@ class saga_actor {
   std::shared_ptr<const saga_plan> plan_;
   std::string id_;
   bytes data_;
-  saga_options options_;
+  std::shared_ptr<const saga_options> shared_options_;  // one copy for every saga of a host
+  const saga_options& options_;
   pid host_;
+  bool fresh_ = false;
   weft::context* self_ = nullptr;
   saga_log log_;
   std::vector<bound_step> steps_;
@@ -710,6 +728,7 @@ class saga_actor {
 struct saga_host_actor::state {
   std::shared_ptr<const saga_plan> plan;
   saga_options options;
+  std::shared_ptr<const saga_options> shared_options;  // what each saga actor gets
   std::string index_id;
   std::uint64_t index_seq = 0;
   std::uint64_t tokens = 0;
@@ -720,6 +739,7 @@ struct saga_host_actor::state {
     weft::ref<saga_protocol> actor;
     bool finished = false;
     bool waiting = false;
+    bool fresh = false;  // started in this incarnation of the host, never run
     std::chrono::nanoseconds backoff{0};
   };
   std::unordered_map<std::string, entry> sagas;
@@ -740,7 +760,8 @@ saga_host_actor::saga_host_actor(saga_plan plan, saga_options options) : state_(
   if (options.journal == nullptr) throw std::invalid_argument("saga_host: saga_options::journal is required");
   state_->plan = std::make_shared<const saga_plan>(std::move(plan));
   state_->index_id = index_pid(state_->plan->name);
-  state_->options = std::move(options);
+  state_->options = options;
+  state_->shared_options = std::make_shared<const saga_options>(std::move(options));
 }
 
 namespace {
@@ -795,11 +816,12 @@ class host_logic {
       return;
     }
     e.waiting = false;
+    const bool fresh = std::exchange(e.fresh, false);  // a restart replays
     ++st_.running_actors;
     weft::spawn_options options;
     options.name = saga_pid(id);
     options.label = "saga " + id;
-    e.actor = self_.spawn_link(weft::make_actor<saga_actor>(st_.plan, id, e.data, st_.options, self_.self()),
+    e.actor = self_.spawn_link(weft::make_actor<saga_actor>(st_.plan, id, e.data, st_.shared_options, self_.self(), fresh),
                                std::move(options));
     st_.actors.emplace(e.actor.to_pid(), id);
   }
@@ -821,7 +843,7 @@ class host_logic {
     }
     // Check the data now: a start that cannot run is refused, not journaled.
     try {
-      (void)st_.plan->bind(s.data);
+      st_.plan->check(s.data);
     } catch (const std::exception& e) {
       self_.reply(weft::error(ask_errc::rejected, fmt::format("saga {}: bad data: {}", id, e.what())));
       return;
@@ -866,6 +888,7 @@ class host_logic {
     auto [id, promise] = std::move(it->second);
     st_.registering.erase(it);
     st_.sagas[id].waiting = false;
+    st_.sagas[id].fresh = true;
     launch(id);
     promise.deliver(id);
   }

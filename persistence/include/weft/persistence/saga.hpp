@@ -239,6 +239,8 @@ struct saga_plan {
   // Decodes the data and binds it into the steps (throws storage_error on
   // data that is not the definition's type).
   std::function<std::vector<bound_step>(const bytes& data)> bind;
+  // Throws as bind would, without binding.
+  std::function<void(const bytes& data)> check;
 };
 
 }  // namespace detail
@@ -284,7 +286,8 @@ class saga_definition {
                                out.reserve(plan->size());
                                for (const entry& e : *plan) out.push_back(bind(e, data));
                                return out;
-                             }};
+                             },
+                             [](const bytes& raw) { (void)decode<Data>(raw); }};
   }
 
  private:
@@ -325,6 +328,14 @@ class saga_definition {
 
 // -- the host: starts sagas, and resumes every unfinished one ------------------
 
+// What saga_options::on_write is told.
+struct saga_written {
+  std::string_view id;
+  saga_state state = saga_state::running;
+  std::string_view step;     // as in saga_status
+  std::uint64_t events = 0;  // journal events of this saga so far
+};
+
 struct saga_options {
   // Where sagas journal ("saga/<id>") and where the host keeps its index
   // ("saga-index/<definition name>"). Required; must outlive the host.
@@ -332,8 +343,9 @@ struct saga_options {
   // Wall-clock time for durable timers (wait_until, deadlines). Empty:
   // std::chrono::system_clock::now. Tests: saga_wall_clock(manual_clock).
   std::function<wall_time()> wall_clock;
-  // Called in the saga actor after every journaled event (tests, metrics).
-  std::function<void(const saga_status&)> on_event;
+  // Called in the saga actor after each of its journal writes is durable
+  // (tests, metrics): cheap, so keep it so. The views live for the call.
+  std::function<void(const saga_written&)> on_write;
   // Sagas the host runs at once; more wait in order (0: no limit).
   std::size_t max_running = 0;
 };
