@@ -276,9 +276,11 @@ struct saga_log {
   }
   void on(const ev_resumed&) {
     state = before_stuck;
-    if (current >= 0 && static_cast<std::size_t>(current) < steps.size()) {
-      steps[current].attempts = 0;
-      steps[current].comp_attempts = 0;
+    // Every step's attempts count from one again (a parallel group may
+    // have several at their limit).
+    for (step_record& s : steps) {
+      s.attempts = 0;
+      s.comp_attempts = 0;
     }
     if (state == saga_state::running) reason.clear();
   }
@@ -329,6 +331,13 @@ saga_log replay(journal& j, std::string_view id) {
 
 struct append_done {
   std::uint64_t token = 0;
+};
+
+// A parallel group member's result, from its helper actor.
+struct group_result {
+  std::uint64_t round = 0;
+  std::size_t step = 0;
+  step_result result;
 };
 
 struct append_wait {
@@ -568,6 +577,10 @@ class saga_actor {
       again_ = true;
       return;
     }
+    if (steps_[i].group >= 0) {
+      forward_group(i);
+      return;
+    }
     const bound_step& step = steps_[i];
     const step_record rec = record(i);
     const auto index = static_cast<std::uint32_t>(i);
@@ -657,6 +670,10 @@ class saga_actor {
           again_ = true;
           return;
         }
+        if (steps_[i].group >= 0) {
+          compensate_group(steps_[i].group);
+          return;
+        }
         compensate(i);
         return;
       }
@@ -684,6 +701,162 @@ class saga_actor {
       return;
     }
     persist(ev_stuck{fmt::format("compensation of {} failed after {} attempts: {}", step.name, attempt, e)});
+  }
+
+  // -- parallel groups -------------------------------------------------------
+
+  // The members of group g, in definition order.
+  std::vector<std::size_t> members(int g) const {
+    std::vector<std::size_t> out;
+    for (std::size_t i = 0; i < steps_.size(); ++i) {
+      if (steps_[i].group == g) out.push_back(i);
+    }
+    return out;
+  }
+
+  struct attempt_plan {
+    std::size_t step = 0;
+    std::uint32_t attempt = 1;
+    std::chrono::nanoseconds timeout{0};
+  };
+
+  // Runs every planned attempt at once, each in a helper actor linked to
+  // this one, and returns their results by step. The intents are durable
+  // first (flush). The helpers own copies of what they are told: a helper
+  // may outlive this actor's memory while it unwinds after a crash.
+  std::map<std::size_t, step_result> run_together(const std::vector<attempt_plan>& plan, bool compensating) {
+    flush();
+    const std::uint64_t round = ++group_round_;
+    for (const attempt_plan& a : plan) {
+      const bound_step& step = steps_[a.step];
+      auto f = compensating ? step.compensation : step.action;
+      (void)self().spawn_link(
+          [f = std::move(f), me = self().self(), round, index = a.step, id = id_, name = step.name,
+           key = id_ + "/" + step.name, attempt = a.attempt, compensating, timeout = a.timeout,
+           signals = log_.signals](weft::context& helper) {
+            step_call c;
+            c.saga_id = id;
+            c.step = name;
+            c.idempotency_key = key;
+            c.attempt = attempt;
+            c.compensating = compensating;
+            c.timeout = timeout;
+            c.signals = &signals;
+            step_result r;
+            try {
+              r = f(helper, c);
+            } catch (const std::exception& e) {
+              r = weft::error(ask_errc::actor_down, fmt::format("{} threw: {}", name, e.what()));
+            }
+            helper.send(me, group_result{round, index, std::move(r)});
+          },
+          weft::spawn_options{.label = fmt::format("saga {} {} {}", id_, compensating ? "undo" : "do", step.name)});
+    }
+    std::map<std::size_t, step_result> results;
+    while (results.size() < plan.size()) {
+      auto r = self().receive_if<group_result>([round](const group_result& g) { return g.round == round; });
+      if (r) results.emplace(r->step, std::move(r->result));
+    }
+    return results;
+  }
+
+  void forward_group(std::size_t first) {
+    const int g = steps_[first].group;
+    std::vector<attempt_plan> plan;
+    for (std::size_t i : members(g)) {
+      const step_record rec = record(i);
+      if (rec.status == step_status::done) continue;
+      const bound_step& step = steps_[i];
+      std::int64_t deadline = rec.deadline_ns;
+      if (deadline == 0 && step.deadline.count() > 0) deadline = to_ns(now() + step.deadline);
+      if (deadline != 0 && now() >= from_ns(deadline)) {
+        const outcome o = rec.status == step_status::failed ? outcome::failed : outcome::maybe;
+        persist(ev_step_outcome{static_cast<std::uint32_t>(i), step.name, o, rec.attempts, "step deadline passed"});
+        give_up(i, "deadline passed");
+        return;
+      }
+      std::chrono::nanoseconds timeout = step.timeout;
+      if (deadline != 0) {
+        timeout = std::min(timeout, std::chrono::duration_cast<std::chrono::nanoseconds>(from_ns(deadline) - now()));
+      }
+      persist(ev_step_intent{static_cast<std::uint32_t>(i), step.name, rec.attempts + 1, deadline});
+      plan.push_back({i, rec.attempts + 1, timeout});
+    }
+    const auto results = run_together(plan, false);
+    std::chrono::nanoseconds backoff{0};
+    bool retry = false;
+    std::optional<std::pair<std::size_t, std::string>> failed;
+    for (const attempt_plan& a : plan) {
+      const bound_step& step = steps_[a.step];
+      const step_result& r = results.at(a.step);
+      const auto index = static_cast<std::uint32_t>(a.step);
+      if (r) {
+        persist(ev_step_outcome{index, step.name, outcome::done, a.attempt, {}});
+        continue;
+      }
+      const weft::error& e = r.error();
+      persist(ev_step_outcome{index, step.name, step.effect_unknown(e) ? outcome::maybe : outcome::failed, a.attempt,
+                              fmt::format("{}", e)});
+      const std::uint32_t max = step.retry.maximum_attempts;
+      const bool forward_only = past_pivot(a.step);
+      if (step.retry.retryable(e) && (forward_only || max == 0 || a.attempt < max)) {
+        retry = true;
+        backoff = std::max(backoff, step.retry.interval_after(a.attempt));
+      } else if (!failed) {
+        failed.emplace(a.step, step.retry.retryable(e) ? fmt::format("{} attempts failed; last: {}", a.attempt, e)
+                                                       : fmt::format("{}", e));
+      }
+    }
+    if (failed) {
+      give_up(failed->first, failed->second);
+    } else if (retry) {
+      tick_after(backoff);
+    } else {
+      again_ = true;
+    }
+  }
+
+  void compensate_group(int g) {
+    std::vector<attempt_plan> plan;
+    for (std::size_t i : members(g)) {
+      if (i >= log_.steps.size() || !log_.owes_compensation(log_.steps[i])) continue;
+      const auto index = static_cast<std::uint32_t>(i);
+      if (!steps_[i].compensation) {
+        persist(ev_comp_outcome{index, steps_[i].name, true, 0, {}});
+        continue;
+      }
+      const std::uint32_t attempt = record(i).comp_attempts + 1;
+      persist(ev_comp_intent{index, steps_[i].name, attempt});
+      plan.push_back({i, attempt, steps_[i].timeout});
+    }
+    const auto results = run_together(plan, true);
+    std::chrono::nanoseconds backoff{0};
+    std::optional<std::string> stuck;
+    for (const attempt_plan& a : plan) {
+      const bound_step& step = steps_[a.step];
+      const step_result& r = results.at(a.step);
+      const auto index = static_cast<std::uint32_t>(a.step);
+      if (r) {
+        persist(ev_comp_outcome{index, step.name, true, a.attempt, {}});
+        continue;
+      }
+      const weft::error& e = r.error();
+      persist(ev_comp_outcome{index, step.name, false, a.attempt, fmt::format("{}", e)});
+      const std::uint32_t max = step.compensation_retry.maximum_attempts;
+      if (step.compensation_retry.retryable(e) && (max == 0 || a.attempt < max)) {
+        backoff = std::max(backoff, step.compensation_retry.interval_after(a.attempt));
+      } else if (!stuck) {
+        stuck = fmt::format("compensation of {} failed after {} attempts: {}", step.name, a.attempt, e);
+      }
+    }
+    if (stuck) {
+      // The others' outcomes are journaled with it; resume retries what is left.
+      persist(ev_stuck{*stuck});
+    } else if (backoff.count() > 0) {
+      tick_after(backoff);
+    } else {
+      again_ = true;
+    }
   }
 
   // One attempt. An exception from user code is an attempt whose effect is
@@ -715,6 +888,7 @@ class saga_actor {
   std::uint64_t generation_ = 0;
   bool waiting_for_signal_ = false;
   bool again_ = false;  // advance() wants to run again at once
+  std::uint64_t group_round_ = 0;
   std::vector<persistent_event> staged_;
   saga_state told_state_ = saga_state::running;
   std::int32_t labelled_step_ = -2;

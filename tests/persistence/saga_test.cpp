@@ -10,7 +10,9 @@
 
 #include "test_support.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -615,4 +617,142 @@ TEST_CASE("saga: a crash between any two journal writes, then a restart: each ef
       }
     }
   }
+}
+
+// -- parallel groups ------------------------------------------------------------
+
+namespace {
+
+// Each caller waits until `n` have arrived: if the calls did not run at
+// the same time, the first would give up after the timeout.
+struct rendezvous {
+  explicit rendezvous(int n) : expected(n) {}
+  bool arrive_and_wait(std::chrono::milliseconds timeout = 5000ms) {
+    std::unique_lock lock(mutex);
+    ++arrived;
+    cv.notify_all();
+    return cv.wait_for(lock, timeout, [&] { return arrived >= expected; });
+  }
+  std::mutex mutex;
+  std::condition_variable cv;
+  int arrived = 0;
+  int expected;
+};
+
+wp::saga_definition<order> with_group(ledger& l, rendezvous& together, rendezvous& undone_together) {
+  wp::saga_definition<order> def("order");
+  auto act = [&l](weft::context&, const order&, const wp::step_call& c) { return l.act(c); };
+  auto undo = [&l](weft::context&, const order&, const wp::step_call& c) { return l.undo(c); };
+  auto act_together = [&l, &together](weft::context&, const order&, const wp::step_call& c) -> wp::step_result {
+    if (c.attempt == 1 && !together.arrive_and_wait()) return weft::error(shop_errc::refused, "ran alone");
+    return l.act(c);
+  };
+  auto undo_together = [&l, &undone_together](weft::context&, const order&, const wp::step_call& c) -> wp::step_result {
+    if (c.attempt == 1 && !undone_together.arrive_and_wait()) return weft::error(shop_errc::refused, "undone alone");
+    return l.undo(c);
+  };
+  def.step({.name = "reserve", .action = act, .compensation = undo, .retry = fast_retry()});
+  def.parallel({{.name = "hotel", .action = act_together, .compensation = undo_together, .retry = fast_retry()},
+                {.name = "flight", .action = act_together, .compensation = undo_together, .retry = fast_retry()}});
+  def.step({.name = "pay", .action = act, .compensation = undo, .retry = fast_retry()});
+  return def;
+}
+
+}  // namespace
+
+TEST_CASE("saga: a parallel group runs its steps at the same time, then goes on") {
+  fixture f;
+  ledger l;
+  rendezvous together(2);
+  rendezvous undo_together(2);
+  auto def = with_group(l, together, undo_together);
+  weft::runtime rt({.workers = 2});
+  weft::scoped_actor self(rt);
+  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
+  REQUIRE(self.ask(host, def.start("o1", order{"trip", 1})));
+  CHECK(run_to_end(self, host).completed == 1);
+  for (const char* key : {"o1/reserve", "o1/hotel", "o1/flight", "o1/pay"}) CHECK(l.applied[key] == 1);
+  const auto calls = l.snapshot_calls();
+  REQUIRE(calls.size() == 4);
+  CHECK(calls.front() == "do o1/reserve #1");
+  CHECK(calls.back() == "do o1/pay #1");
+}
+
+TEST_CASE("saga: a step after a parallel group fails: the group is compensated at the same time, then the rest") {
+  fixture f;
+  ledger l;
+  l.reject["o1/pay"] = true;
+  rendezvous together(2);
+  rendezvous undo_together(2);
+  auto def = with_group(l, together, undo_together);
+  weft::runtime rt({.workers = 2});
+  weft::scoped_actor self(rt);
+  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
+  REQUIRE(self.ask(host, def.start("o1", order{"trip", 1})));
+  CHECK(run_to_end(self, host).compensated == 1);
+  for (const char* key : {"o1/reserve", "o1/hotel", "o1/flight"}) CHECK(l.applied[key] == 0);
+  // reserve's compensation comes last, after both of the group's.
+  CHECK(l.snapshot_calls().back() == "undo o1/reserve #1");
+}
+
+TEST_CASE("saga: one member of a parallel group refused: the other member, done, is compensated") {
+  fixture f;
+  ledger l;
+  l.reject["o1/flight"] = true;
+  rendezvous together(2);
+  rendezvous undo_together(1);  // only the hotel is undone
+  auto def = with_group(l, together, undo_together);
+  weft::runtime rt({.workers = 2});
+  weft::scoped_actor self(rt);
+  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
+  REQUIRE(self.ask(host, def.start("o1", order{"trip", 1})));
+  CHECK(run_to_end(self, host).compensated == 1);
+  CHECK(l.applied["o1/hotel"] == 0);
+  CHECK(l.applied["o1/reserve"] == 0);
+  CHECK(l.action_calls["o1/pay"] == 0);
+  const auto calls = l.snapshot_calls();
+  CHECK(std::count(calls.begin(), calls.end(), "undo o1/flight #1") == 0);  // refused: no effect to undo
+  CHECK(std::count(calls.begin(), calls.end(), "undo o1/hotel #1") == 1);
+}
+
+TEST_CASE("saga: a crash while a parallel group runs: both members run again with their keys, each effect once") {
+  fixture f;
+  ledger l;
+  std::atomic<bool> hang{true};
+  std::atomic<int> hanging{0};
+  wp::saga_definition<order> def("order");
+  auto hang_after = [&](weft::context& self, const order&, const wp::step_call& c) -> wp::step_result {
+    auto r = l.act(c);
+    if (hang.load()) {
+      ++hanging;
+      self.sleep_for(60s);
+    }
+    return r;
+  };
+  def.parallel({{.name = "hotel", .action = hang_after, .retry = fast_retry()},
+                {.name = "flight", .action = hang_after, .retry = fast_retry()}});
+  {
+    weft::runtime rt({.workers = 2});
+    weft::scoped_actor self(rt);
+    auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
+    REQUIRE(self.ask(host, def.start("o1", order{"trip", 1})));
+    for (int spin = 0; hanging.load() < 2 && spin < 2000; ++spin) std::this_thread::sleep_for(5ms);
+    REQUIRE(hanging.load() == 2);
+  }
+  hang = false;
+  weft::runtime rt({.workers = 2});
+  weft::scoped_actor self(rt);
+  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
+  CHECK(run_to_end(self, host).completed == 1);
+  CHECK(l.action_calls["o1/hotel"] == 2);
+  CHECK(l.action_calls["o1/flight"] == 2);
+  CHECK(l.applied["o1/hotel"] == 1);
+  CHECK(l.applied["o1/flight"] == 1);
+}
+
+TEST_CASE("saga: a parallel group of one step, or with a pivot, is refused") {
+  ledger l;
+  wp::saga_definition<order> def("order");
+  CHECK_THROWS_AS(def.parallel({{.name = "alone"}}), std::invalid_argument);
+  CHECK_THROWS_AS(def.parallel({{.name = "a"}, {.name = "b", .pivot = true}}), std::invalid_argument);
 }

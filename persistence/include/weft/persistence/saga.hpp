@@ -83,8 +83,8 @@
 // (shared by every saga actor of the host). Actions and compensations run
 // inside the saga's actor: they may block (ask, receive) as any handler.
 //
-// Not built: parallel groups of steps (and parallel compensation). Steps
-// run one at a time.
+// Parallel groups (saga_definition::parallel): steps that run at the same
+// time, each in a helper actor, and are compensated at the same time.
 
 #include <weft/persistence/codec.hpp>
 #include <weft/persistence/journal.hpp>
@@ -102,6 +102,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -231,6 +232,7 @@ struct bound_step {
   std::function<bool(const weft::error&)> effect_unknown;
   std::function<wall_time()> due;  // wait_until
   std::string signal;              // wait_signal
+  int group = -1;                  // steps with the same group >= 0 run (and compensate) together
 };
 
 // A definition without its data type: what saga_host keeps.
@@ -260,6 +262,21 @@ class saga_definition {
 
   saga_definition& step(saga_step<Data> s) {
     plan_->push_back(entry{detail::step_kind::action, std::move(s), {}, {}});
+    return *this;
+  }
+  // Steps that run at the same time: every one's intent is journaled (in
+  // one write), then all actions run at once, each in a helper actor
+  // linked to the saga; the group is done when all are. If one fails for
+  // good, the saga compensates, and the group's members that may have had
+  // an effect are compensated at the same time too. A group holds no
+  // pivot (its members could not all be the point of no return).
+  saga_definition& parallel(std::vector<saga_step<Data>> steps) {
+    if (steps.size() < 2) throw std::invalid_argument("saga_definition::parallel: a group needs two steps or more");
+    const int group = next_group_++;
+    for (auto& s : steps) {
+      if (s.pivot) throw std::invalid_argument("saga_definition::parallel: step " + s.name + " is a pivot");
+      plan_->push_back(entry{detail::step_kind::action, std::move(s), {}, {}, group});
+    }
     return *this;
   }
   // A durable timer: the step is done at when(data) (wall clock), journaled
@@ -296,6 +313,7 @@ class saga_definition {
     saga_step<Data> step;
     std::function<wall_time(const Data&)> when;
     std::string signal;
+    int group = -1;
   };
   using steps = std::vector<entry>;
 
@@ -319,11 +337,13 @@ class saga_definition {
     b.effect_unknown = e.step.effect_unknown ? e.step.effect_unknown : default_effect_unknown;
     if (e.when) b.due = [f = e.when, data] { return f(*data); };
     b.signal = e.signal;
+    b.group = e.group;
     return b;
   }
 
   std::shared_ptr<steps> plan_;  // shared by copies: steps are added before the host starts
   std::string name_;
+  int next_group_ = 0;
 };
 
 // -- the host: starts sagas, and resumes every unfinished one ------------------
