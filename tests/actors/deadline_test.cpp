@@ -175,9 +175,9 @@ struct stage_report {
 struct stage_protocol : weft::protocol<void(with_deadline<item>), stage_report(report)> {};
 
 struct stage_options {
-  weft::ref<stage_protocol> next;  // empty: the last stage
-  int steps = 0;                   // clock steps of 100 ms, checked between
-  bool hold_first = false;         // the first item waits for `proceed`
+  weft::ref<stage_protocol> next{};  // empty: the last stage
+  int steps = 0;                     // clock steps of 100 ms, checked between
+  bool hold_first = false;           // the first item waits for `proceed`
 };
 
 // One stage: drops late and cancelled items at the door; works through

@@ -636,10 +636,10 @@ struct spec {
   std::size_t capacity = 8;
   long items = -1;  // how many the source sends before end_of_stream; -1: forever
   // The stages between source and sink: each maps a value, or drops it (nullopt).
-  std::vector<std::function<std::optional<long>(long)>> stages;
+  std::vector<std::function<std::optional<long>(long)>> stages{};
   // What the sink does with each value (it may throw: the sink crashes).
   std::function<void(long)> sink = [](long) {};
-  weft::ref<gate_protocol> gate;     // empty: the sink takes items as they come
+  weft::ref<gate_protocol> gate{};   // empty: the sink takes items as they come
   bool source_waits_for_go = false;  // so a test can monitor it before it runs
 };
 struct go {};
@@ -1378,9 +1378,9 @@ template <class Policy>
 auto limiter(Policy policy) {
   struct state {
     Policy policy;
-    limiter_stats stats;
+    limiter_stats stats{};
     std::uint64_t next_id = 1;
-    std::map<std::uint64_t, weft::clock::time_point> started;
+    std::map<std::uint64_t, weft::clock::time_point> started{};
   };
   return weft::stateful<limiter_protocol>(
       state{std::move(policy)},
@@ -1458,10 +1458,10 @@ struct vegas {
 // Aim at a p99 latency: over the last `window` samples, grow while the p99
 // is under half the SLO, shrink while it is over the SLO.
 struct slo_target {
-  std::chrono::nanoseconds slo;
+  std::chrono::nanoseconds slo{};
   std::size_t window = 10;
   int current = 10;
-  std::deque<std::chrono::nanoseconds> recent;
+  std::deque<std::chrono::nanoseconds> recent{};
   int limit() const { return current; }
   void on_sample(std::chrono::nanoseconds rtt, bool) {
     recent.push_back(rtt);

@@ -15,6 +15,10 @@
 
 namespace wp = weft::persistence;
 
+// designated_options.cpp: every options struct spelled with designated
+// initializers (built with -Wall -Wextra -Werror).
+bool designated_options_keep_their_defaults();
+
 struct twice {
   int x;
 };
@@ -49,6 +53,10 @@ class hit_counter {
 };
 
 int main() {
+  if (!designated_options_keep_their_defaults()) {
+    std::fprintf(stderr, "weft-consumer: a field left out of a designated initializer lost its default\n");
+    return 1;
+  }
   weft::runtime rt({.workers = 2});
   weft::scoped_actor self(rt);
   auto tree = weft::sup::start(

@@ -35,7 +35,7 @@ namespace {
 
 // What the fake endpoint sends for one request.
 struct reply {
-  std::string bytes;     // sent as is: add the newline yourself
+  std::string bytes{};   // sent as is: add the newline yourself
   bool endless = false;  // instead: 'x' without end, until the client goes
 };
 

@@ -43,19 +43,19 @@ constexpr bool is_history(event_kind k) noexcept {
 
 struct event {
   event_kind kind = event_kind::privmsg;
-  std::string room;    // the room's display name ("#weft"); the target nick for a direct message
-  std::string nick;    // who did it
-  std::string prefix;  // nick!user@host
-  std::string text;    // message, reason, topic, away text, or new nick
+  std::string room{};        // the room's display name ("#weft"); the target nick for a direct message
+  std::string nick{};        // who did it
+  std::string prefix{};      // nick!user@host
+  std::string text{};        // message, reason, topic, away text, or new nick
   std::int64_t time_ms = 0;  // server time, milliseconds since the epoch
   std::uint64_t seq = 0;     // history events: the room's sequence number (1, 2, ...)
-  std::string msgid;         // history events: "<seq>-<room tag>", unique across rooms
-  weft::pid from;            // presence events: the session it is about (not kept in history)
+  std::string msgid{};       // history events: "<seq>-<room tag>", unique across rooms
+  weft::pid from{};          // presence events: the session it is about (not kept in history)
   // A quit or a nick change reaches a user once per room it shares with
   // them; sessions drop the copies with the same nonzero once_id.
   std::uint64_t once_id = 0;
-  std::string line;    // the IRC line, CR LF included, without tags
-  std::string tagged;  // "@time=...;msgid=... " + line (server-time, msgid)
+  std::string line{};    // the IRC line, CR LF included, without tags
+  std::string tagged{};  // "@time=...;msgid=... " + line (server-time, msgid)
 
   // Builds an event and its two IRC encodings.
   static std::shared_ptr<const event> make(event e);

@@ -71,13 +71,13 @@ struct join_room {
   bool announce = true;  // false: a rejoin after the room restarted
 };
 struct joined {
-  std::string name;  // the room's display name (as first created)
-  std::string topic;
-  std::string topic_by;
+  std::string name{};  // the room's display name (as first created)
+  std::string topic{};
+  std::string topic_by{};
   std::int64_t topic_time_ms = 0;
-  std::vector<std::string> names;  // members' nicks, the joiner included
-  std::uint64_t last_seq = 0;      // the newest durable history event
-  std::string tag;                 // the room tag in this room's msgids
+  std::vector<std::string> names{};  // members' nicks, the joiner included
+  std::uint64_t last_seq = 0;        // the newest durable history event
+  std::string tag{};                 // the room tag in this room's msgids
 };
 struct leave_room {
   weft::pid who;
@@ -108,8 +108,8 @@ struct history_ref {
 struct history_request {
   enum class selector : std::uint8_t { latest, before, after, around, between };
   selector what = selector::latest;
-  history_ref a;  // latest: the bound ('*' = any); between: the first
-  history_ref b;  // between: the second
+  history_ref a{};  // latest: the bound ('*' = any); between: the first
+  history_ref b{};  // between: the second
   std::size_t limit = 50;
 };
 struct who_request {};

@@ -137,22 +137,22 @@ std::string_view to_string(event_type type) noexcept;
 // room's event; nothing is copied until it is encoded).
 struct event_fields {
   event_type type = event_type::message;
-  bool notice = false;    // message: a NOTICE
-  std::string_view room;  // empty for a direct message and for quit/nick/away
-  std::string_view to;    // a direct message: the nick it was sent to
-  std::string_view nick;  // who did it
-  std::string_view text;  // message, topic, reason, away text, or the new nick
+  bool notice = false;      // message: a NOTICE
+  std::string_view room{};  // empty for a direct message and for quit/nick/away
+  std::string_view to{};    // a direct message: the nick it was sent to
+  std::string_view nick{};  // who did it
+  std::string_view text{};  // message, topic, reason, away text, or the new nick
   std::int64_t time_ms = 0;
-  std::string_view msgid;  // messages and topics of rooms
+  std::string_view msgid{};  // messages and topics of rooms
 };
 
 std::string encode_welcome(std::string_view nick, std::string_view server);
 std::string encode_error(error_code code, std::string_view text, std::string_view request = {});
 std::string encode_event(const event_fields& e);
 struct joined_fields {
-  std::string_view room;
-  std::string_view topic;
-  std::string_view topic_by;
+  std::string_view room{};
+  std::string_view topic{};
+  std::string_view topic_by{};
   std::int64_t topic_time_ms = 0;
   const std::vector<std::string>* names = nullptr;
   const std::vector<event_fields>* history = nullptr;  // oldest first

@@ -86,14 +86,14 @@ namespace weft::actors {
 struct backoff_buffer_options {
   // The restart delays (weft/supervisor/backoff.hpp); defaults 100 ms
   // doubling to 10 s, jitter 0.2, healthy again after 10 s up.
-  sup::backoff_policy backoff;
+  sup::backoff_policy backoff{};
   // Messages held while the child is not started (at least 1).
   std::size_t buffer_capacity = 1000;
   // How the child is spawned (mailbox, stack, label...).
-  spawn_options child;
+  spawn_options child{};
   // The uniform [0, 1) source of jitter; unset: a per-buffer generator.
   // Called inside the buffer actor only.
-  std::function<double()> random;
+  std::function<double()> random{};
 };
 
 // Answered with the child if it has started, else an empty ref.

@@ -123,10 +123,10 @@ struct circuit_breaker_config {
   double jitter = 0.2;
   // Which errors are failures of the dependency (unset: every error). An
   // error it says is not (a "not found") counts as a success.
-  std::function<bool(const error&)> is_failure;
+  std::function<bool(const error&)> is_failure{};
   // u in [0, 1) for the jitter (unset: a per-breaker generator). Called
   // under the breaker's lock: must not call the breaker.
-  std::function<double()> random;
+  std::function<double()> random{};
 
   // Errors (invalid_request) name the field: a rate outside [0, 1], no trip
   // rule at all, min_calls above window_calls, a zero window, open_max
@@ -136,7 +136,7 @@ struct circuit_breaker_config {
 
 // The message subscribers get at every change of state.
 struct breaker_transition {
-  std::string breaker;
+  std::string breaker{};
   breaker_state from = breaker_state::closed;
   breaker_state to = breaker_state::closed;
   breaker_cause cause = breaker_cause::consecutive_failures;
@@ -169,7 +169,7 @@ class breaker_policy {
     // Open (not forced) and refused: how long until a probe may go.
     duration retry_in{0};
     // The state change this admission caused (open -> half-open).
-    std::optional<breaker_transition> transition;
+    std::optional<breaker_transition> transition{};
   };
 
   // A call wants to start at `now`.

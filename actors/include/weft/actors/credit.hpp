@@ -68,13 +68,13 @@ struct cancel_flow {};
 template <class T>
 struct flow_item {
   std::uint64_t seq = 0;
-  T value;
+  T value{};
 };
 // Producer -> consumer: no more items. `failure` is empty (category none)
 // when the flow completed; otherwise why it ended.
 struct flow_end {
   std::uint64_t total = 0;
-  error failure;
+  error failure{};
 };
 // What a consumer speaks (at least).
 template <class T>
@@ -82,7 +82,7 @@ struct flow_sink : protocol<void(flow_item<T>), void(flow_end)> {};
 
 template <class T>
 struct subscribe_flow {
-  ref<flow_sink<T>> sink;
+  ref<flow_sink<T>> sink{};
 };
 struct get_flow_stats {};
 struct flow_source_stats {

@@ -125,9 +125,9 @@ class cancel_source {
 // with drop_expired.
 template <class M>
 struct with_deadline {
-  M message;
-  deadline due;
-  cancel_token cancel;
+  M message{};
+  deadline due{};
+  cancel_token cancel{};
 };
 template <class M>
 with_deadline(M, deadline) -> with_deadline<M>;

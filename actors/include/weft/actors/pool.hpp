@@ -103,8 +103,8 @@ struct pool_options {
   std::chrono::nanoseconds scale_down_after = std::chrono::seconds(30);
   std::uint32_t max_restarts = 5;
   std::chrono::nanoseconds max_window = std::chrono::seconds(10);
-  std::optional<sup::backoff_policy> backoff;
-  spawn_options worker;
+  std::optional<sup::backoff_policy> backoff{};
+  spawn_options worker{};
 };
 
 // Throws std::invalid_argument naming the first bad option.

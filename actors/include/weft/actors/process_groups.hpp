@@ -96,7 +96,7 @@ namespace weft::actors::pg {
 struct scope_options {
   // Registered name of the scope's actor (empty: none); scope::find looks
   // a scope up by it.
-  std::string name;
+  std::string name{};
 };
 
 // Identifies one watch (monitor or monitor_scope), to match its
@@ -112,24 +112,24 @@ struct watch_ref {
 // a watch delivers).
 struct group_change {
   enum class kind : std::uint8_t { joined, left };
-  watch_ref ref;
+  watch_ref ref{};
   kind what = kind::joined;
-  std::string group;
+  std::string group{};
   // Who joined or left, once per membership (a pid that joined twice and
   // exits is listed twice).
-  std::vector<pid> members;
+  std::vector<pid> members{};
 };
 
 // monitor_scope's answer: the watch, and every group's members when it
 // began (later changes arrive as group_change).
 struct scope_watch {
-  watch_ref ref;
-  std::map<std::string, std::vector<pid>> groups;
+  watch_ref ref{};
+  std::map<std::string, std::vector<pid>> groups{};
 };
 // monitor's answer: the watch, and the group's members when it began.
 struct group_watch {
-  watch_ref ref;
-  std::vector<pid> members;
+  watch_ref ref{};
+  std::vector<pid> members{};
 };
 
 struct scope_stats {

@@ -117,7 +117,7 @@ inline constexpr std::size_t default_buffer = 1024;
 struct subscribe_options {
   // Non-empty: this subscription shares the pattern's messages with the
   // others of the same name (one of them gets each).
-  std::string queue_group;
+  std::string queue_group{};
   // At most this many deliveries wait in the buffer (at least 1).
   std::size_t buffer = default_buffer;
   lag_policy on_lag = lag_policy::drop_oldest;
@@ -125,7 +125,7 @@ struct subscribe_options {
 
 struct broker_options {
   // Registered name of the broker actor (empty: none).
-  std::string name;
+  std::string name{};
   // The broker's own mailbox: publishes, subscribes. When it is full a
   // publisher waits (overflow_policy::block): publishers are slowed to the
   // broker's pace instead of messages being lost. 0: the runtime default.
@@ -399,10 +399,10 @@ class deliveries {
 
 // Sent to a subscriber whose subscription lag_policy::disconnect removed.
 struct lag_evicted {
-  subscription_id id;
-  std::string pattern;
+  subscription_id id{};
+  std::string pattern{};
   std::size_t buffer = 0;  // the bound its buffer hit
-  std::string reason;      // in words, for logs
+  std::string reason{};    // in words, for logs
 };
 
 // What a subscriber of a broker<T> takes.

@@ -183,7 +183,7 @@ class rate_limiter {
 // -- admission in front of an actor -------------------------------------------
 
 struct admission_options {
-  token_bucket_config limit;
+  token_bucket_config limit{};
   on_empty when_empty = on_empty::wait;
   // on_empty::wait: a message that would wait longer is rejected instead.
   std::chrono::nanoseconds max_wait = std::chrono::seconds(1);

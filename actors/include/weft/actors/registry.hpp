@@ -75,7 +75,7 @@ std::string_view to_string(registry_keys k) noexcept;
 struct registry_options {
   registry_keys keys = registry_keys::unique;
   // Registered name of the registry's actor (empty: none).
-  std::string name;
+  std::string name{};
 };
 
 // What registry calls fail with (besides ask_errc::no_actor when the

@@ -148,13 +148,13 @@ struct retry_policy {
   double jitter = 0.2;
   // Shared by every caller of the dependency; null: only max_attempts and
   // the deadline limit retries.
-  std::shared_ptr<retry_budget> budget;
+  std::shared_ptr<retry_budget> budget{};
   // Which errors are worth retrying. Unset: all but deadline_exceeded,
   // cancelled, circuit_open (the breaker asks callers to back off) and
   // invalid_request (it would fail again).
-  std::function<bool(const error&)> retryable;
+  std::function<bool(const error&)> retryable{};
   // u in [0, 1) for the jitter (unset: a generator per retry() call).
-  std::function<double()> random;
+  std::function<double()> random{};
 
   // Errors (invalid_request) name the field.
   expected<void> validate() const;
@@ -163,7 +163,7 @@ struct retry_policy {
 // What an attempt is told.
 struct attempt_info {
   std::uint32_t number = 1;  // 1 for the first
-  deadline due;              // pass it on with the request (with_deadline)
+  deadline due{};            // pass it on with the request (with_deadline)
 };
 
 namespace detail {

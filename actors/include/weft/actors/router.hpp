@@ -89,7 +89,7 @@ namespace weft::actors {
 // (the pid's id for a router; a stable slot number for a pool, so that a
 // restarted worker takes back exactly its keys).
 struct routee {
-  pid who;
+  pid who{};
   std::uint64_t node = 0;
 };
 
@@ -97,11 +97,11 @@ struct routee {
 
 template <class P>
 struct add_routee {
-  ref<P> routee;
+  ref<P> routee{};
 };
 template <class P>
 struct remove_routee {
-  ref<P> routee;
+  ref<P> routee{};
 };
 // Answered with the current routees, std::vector<ref<P>>.
 struct get_routees {};

@@ -70,9 +70,9 @@ namespace weft::actors {
 struct start_options {
   // How long init may take, on the runtime's clock. Unset: no limit (OTP's
   // default, infinity).
-  std::optional<std::chrono::nanoseconds> init_timeout;
+  std::optional<std::chrono::nanoseconds> init_timeout{};
   // Mailbox, name, trap_exit, ... of the new actor.
-  spawn_options spawn;
+  spawn_options spawn{};
 };
 
 namespace detail {

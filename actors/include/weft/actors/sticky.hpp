@@ -104,7 +104,7 @@ struct sticky_options {
   std::chrono::nanoseconds check_interval = std::chrono::nanoseconds::zero();  // zero: idle_timeout / 2
   std::chrono::nanoseconds stop_timeout = std::chrono::seconds(5);
   std::size_t buffer_capacity = 1000;
-  spawn_options entity;
+  spawn_options entity{};
 };
 
 // Throws std::invalid_argument naming the first bad option.

@@ -18,9 +18,9 @@ using bytes = std::vector<std::byte>;
 // An event to append, owned by the caller.
 struct persistent_event {
   std::uint64_t sequence_nr = 0;
-  std::string manifest;
+  std::string manifest{};
   std::uint32_t schema_version = 1;
-  bytes payload;
+  bytes payload{};
 
   friend bool operator==(const persistent_event&, const persistent_event&) = default;
 };
@@ -28,11 +28,11 @@ struct persistent_event {
 // A stored event as a read hands it to its visitor. The views point into the
 // reader's buffer and are valid only during the visitor call.
 struct event_view {
-  std::string_view persistence_id;
+  std::string_view persistence_id{};
   std::uint64_t sequence_nr = 0;
-  std::string_view manifest;
+  std::string_view manifest{};
   std::uint32_t schema_version = 1;
-  std::span<const std::byte> payload;
+  std::span<const std::byte> payload{};
 
   persistent_event to_event() const {
     return {sequence_nr, std::string(manifest), schema_version,

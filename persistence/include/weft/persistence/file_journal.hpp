@@ -49,7 +49,7 @@ struct journal_options {
   // and what the writer thread caught from a completion. Called from the
   // opening thread during open() and from the writer thread afterwards;
   // must not block. Unset, or if it throws: the report goes to stderr.
-  std::function<void(std::string_view)> on_warning;
+  std::function<void(std::string_view)> on_warning{};
 };
 
 // Opens or creates the journal in `directory`, rebuilding the index from the

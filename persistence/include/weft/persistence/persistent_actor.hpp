@@ -229,14 +229,14 @@ template <class State, class Event>
 struct persistent_options {
   // Names the actor's event stream in the journal. Required. At most one
   // live actor per (journal, persistence id); a second one stops at start.
-  std::string persistence_id;
+  std::string persistence_id{};
 
   // The journal, or a function that opens it, called at every start on a
   // blocking-call thread: its exception (say a torn tail the journal
   // refuses) becomes the actor's stop reason, so a supervisor sees it and
   // a fixed journal is picked up by the next restart.
   persistence::journal* journal = nullptr;
-  std::function<persistence::journal&()> open_journal;
+  std::function<persistence::journal&()> open_journal{};
 
   // Snapshots: none unless a store is given. Every snapshot_every events (0:
   // only on save_snapshot) the state is encoded and saved; saving blocks the
@@ -259,10 +259,10 @@ struct persistent_options {
   // every stored item whose manifest or version differs from these.
   std::string event_manifest = "event";
   std::uint32_t event_schema_version = 1;
-  std::function<Event(const event_view&)> upcaster;
+  std::function<Event(const event_view&)> upcaster{};
   std::string snapshot_manifest = "state";
   std::uint32_t snapshot_schema_version = 1;
-  std::function<State(const snapshot&)> snapshot_upcaster;
+  std::function<State(const snapshot&)> snapshot_upcaster{};
 
   // Most commands persisted by one journal write (commands queued behind
   // the first join its batch).
@@ -282,7 +282,7 @@ struct save_snapshot {};
 struct get_persistence_info {};
 
 struct persistence_info {
-  std::string persistence_id;
+  std::string persistence_id{};
   std::uint64_t sequence_nr = 0;              // highest durable event applied
   std::uint64_t snapshot_sequence_nr = 0;     // newest snapshot (0: none)
   std::uint64_t recovered_from_snapshot = 0;  // the snapshot recovery started from
@@ -295,7 +295,7 @@ struct persistence_info {
   // from which the next attempt is made (0: not backing off).
   std::uint64_t skipped_snapshot_retries = 0;
   std::uint64_t next_snapshot_retry = 0;
-  std::string last_snapshot_error;
+  std::string last_snapshot_error{};
 };
 
 // What a persistent actor with commands P and state S answers.

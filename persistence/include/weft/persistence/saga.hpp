@@ -122,7 +122,7 @@ struct saga_retry {
   // Errors that are final at once, compared by category and code (the
   // detail text does not matter): e.g. command_errc::rejected for a
   // participant that refused.
-  std::vector<weft::error> non_retryable;
+  std::vector<weft::error> non_retryable{};
 
   // The wait before attempt `attempt` + 1 (attempt >= 1).
   std::chrono::nanoseconds interval_after(std::uint32_t attempt) const;
@@ -131,11 +131,11 @@ struct saga_retry {
 
 // What one call of an action or a compensation is told.
 struct step_call {
-  std::string_view saga_id;
-  std::string_view step;
+  std::string_view saga_id{};
+  std::string_view step{};
   // "<saga id>/<step name>": the same for every attempt of the step, after
   // restarts too, and for its compensation.
-  std::string_view idempotency_key;
+  std::string_view idempotency_key{};
   std::uint32_t attempt = 1;  // 1, 2, ... (counting since the last resume)
   bool compensating = false;
   // How long this attempt may take: ask with it.
@@ -155,10 +155,10 @@ bool default_effect_unknown(const weft::error& e);
 
 template <class Data>
 struct saga_step {
-  std::string name;
-  step_function<Data> action;
+  std::string name{};
+  step_function<Data> action{};
   // Empty: the step has nothing to undo.
-  step_function<Data> compensation;
+  step_function<Data> compensation{};
   saga_retry retry{};
   // Compensations are retried longer by default: giving up means stuck.
   saga_retry compensation_retry{.maximum_attempts = 20};
@@ -178,24 +178,24 @@ enum class saga_state : std::uint8_t { running, compensating, completed, compens
 std::string_view to_string(saga_state s) noexcept;
 
 struct saga_status {
-  std::string id;
+  std::string id{};
   saga_state state = saga_state::running;
-  std::string step;             // the step being run or compensated ("" when finished)
-  std::uint32_t attempt = 0;    // of that step
-  std::string reason;           // why it compensates, or is stuck
-  std::string last_error;       // the last failed attempt's error
-  std::vector<std::string> done;         // steps done (forward), in order
-  std::vector<std::string> compensated;  // compensations done, in order
-  std::map<std::string, std::string> signals;
-  std::uint64_t events = 0;     // journal events of this saga
+  std::string step{};                      // the step being run or compensated ("" when finished)
+  std::uint32_t attempt = 0;               // of that step
+  std::string reason{};                    // why it compensates, or is stuck
+  std::string last_error{};                // the last failed attempt's error
+  std::vector<std::string> done{};         // steps done (forward), in order
+  std::vector<std::string> compensated{};  // compensations done, in order
+  std::map<std::string, std::string> signals{};
+  std::uint64_t events = 0;  // journal events of this saga
 };
 
 // The saga's state (from memory).
 struct saga_query {};
 // Journals a signal, then acknowledges it.
 struct saga_signal {
-  std::string name;
-  std::string payload;
+  std::string name{};
+  std::string payload{};
 };
 // Resumes a stuck saga (error if it is not stuck).
 struct saga_resume {};
@@ -249,8 +249,8 @@ struct saga_plan {
 
 // Asks a saga_host to start a saga.
 struct start_saga {
-  std::string id;  // empty: the host numbers it ("<definition>-<n>")
-  bytes data;
+  std::string id{};  // empty: the host numbers it ("<definition>-<n>")
+  bytes data{};
 };
 
 template <class Data>
@@ -350,9 +350,9 @@ class saga_definition {
 
 // What saga_options::on_write is told.
 struct saga_written {
-  std::string_view id;
+  std::string_view id{};
   saga_state state = saga_state::running;
-  std::string_view step;     // as in saga_status
+  std::string_view step{};   // as in saga_status
   std::uint64_t events = 0;  // journal events of this saga so far
 };
 
@@ -362,10 +362,10 @@ struct saga_options {
   persistence::journal* journal = nullptr;
   // Wall-clock time for durable timers (wait_until, deadlines). Empty:
   // std::chrono::system_clock::now. Tests: saga_wall_clock(manual_clock).
-  std::function<wall_time()> wall_clock;
+  std::function<wall_time()> wall_clock{};
   // Called in the saga actor after each of its journal writes is durable
   // (tests, metrics): cheap, so keep it so. The views live for the call.
-  std::function<void(const saga_written&)> on_write;
+  std::function<void(const saga_written&)> on_write{};
   // Sagas the host runs at once; more wait in order (0: no limit).
   std::size_t max_running = 0;
 };
@@ -386,10 +386,10 @@ struct saga_counts {
 // What the host knows of a saga: its state and, as of its last state
 // change, its step and reason (query_saga has the live step).
 struct saga_summary {
-  std::string id;
+  std::string id{};
   saga_state state = saga_state::running;
-  std::string step;
-  std::string reason;
+  std::string step{};
+  std::string reason{};
 };
 
 // Replies saga_counts once no saga is running (each finished or stuck).
@@ -397,15 +397,15 @@ struct await_sagas {};
 struct list_sagas {};
 struct count_sagas {};
 struct query_saga {
-  std::string id;
+  std::string id{};
 };
 struct resume_saga {
-  std::string id;
+  std::string id{};
 };
 struct signal_saga {
-  std::string id;
-  std::string name;
-  std::string payload;
+  std::string id{};
+  std::string name{};
+  std::string payload{};
 };
 
 namespace detail {
@@ -460,11 +460,11 @@ auto saga_host(const saga_definition<Data>& def, saga_options options) {
 // -- reading a saga journal offline (tools, tests) -----------------------------
 
 struct saga_record {
-  std::string id;
-  std::string definition;
-  bytes data;
+  std::string id{};
+  std::string definition{};
+  bytes data{};
   bool finished = false;  // completed or compensated (the index says so)
-  saga_status status;     // replayed from the saga's own journal
+  saga_status status{};   // replayed from the saga's own journal
 };
 
 // Every saga the index of `definition` knows, with its replayed status.

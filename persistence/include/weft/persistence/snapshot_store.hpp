@@ -17,12 +17,12 @@
 namespace weft::persistence {
 
 struct snapshot {
-  std::string persistence_id;
+  std::string persistence_id{};
   std::uint64_t sequence_nr = 0;  // the state includes events 1..sequence_nr
-  std::string manifest;
+  std::string manifest{};
   std::uint32_t schema_version = 1;
   std::int64_t timestamp_ms = 0;  // wall clock at save, for people reading dumps
-  bytes payload;
+  bytes payload{};
 
   friend bool operator==(const snapshot&, const snapshot&) = default;
 };

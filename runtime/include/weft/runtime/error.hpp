@@ -41,8 +41,8 @@ std::string_view to_string(error_category c) noexcept;
 
 // Everything an error needs to know about its code's enum.
 struct error_domain {
-  error_category category;
-  std::string_view (*name)(int code) noexcept;  // the code's name, e.g. "timeout"
+  error_category category{};
+  std::string_view (*name)(int code) noexcept = nullptr;  // the code's name, e.g. "timeout"
 };
 
 // Specialize for a code enum: `static constexpr const error_domain* domain`.

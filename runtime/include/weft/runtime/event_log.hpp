@@ -29,11 +29,11 @@ namespace weft {
 
 struct runtime_event {
   std::uint64_t seq = 0;  // 1, 2, 3, ... in recording order
-  std::chrono::system_clock::time_point when;
-  std::string source;  // the module: "supervisor", ...
-  std::string kind;    // e.g. "child_restarted"
-  pid who;             // the actor the event is about (may be empty)
-  std::string text;    // one human-readable line
+  std::chrono::system_clock::time_point when{};
+  std::string source{};  // the module: "supervisor", ...
+  std::string kind{};    // e.g. "child_restarted"
+  pid who{};             // the actor the event is about (may be empty)
+  std::string text{};    // one human-readable line
 };
 
 class event_log {

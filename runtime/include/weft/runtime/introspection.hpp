@@ -33,18 +33,18 @@ enum class actor_status : std::uint8_t {
 std::string_view to_string(actor_status);
 
 struct actor_info {
-  pid self;
-  std::string name;   // registered name, or empty
-  std::string label;  // free text set by the actor or its spawner
-  pid parent;         // the spawner (a supervisor for supervised children)
-  std::vector<pid> links;
-  std::vector<pid> monitored_by;
+  pid self{};
+  std::string name{};   // registered name, or empty
+  std::string label{};  // free text set by the actor or its spawner
+  pid parent{};         // the spawner (a supervisor for supervised children)
+  std::vector<pid> links{};
+  std::vector<pid> monitored_by{};
   std::size_t monitors = 0;  // monitors this actor holds on others
   actor_status status = actor_status::runnable;
   bool handler_style = false;
   // The protocol a typed actor was spawned with (its type's name, e.g.
   // "counter_protocol"); empty for an untyped actor.
-  std::string protocol;
+  std::string protocol{};
   bool trap_exit = false;
   std::size_t mailbox_length = 0;
   std::size_t mailbox_capacity = 0;  // weft::unbounded (options.hpp) for an unbounded mailbox
@@ -54,7 +54,7 @@ struct actor_info {
   std::uint64_t processed = 0;
   double messages_per_second = 0;  // processed / lifetime; sample twice for a current rate
   std::uint32_t restarts = 0;      // set by the supervisor that restarted it
-  std::chrono::system_clock::time_point spawned_at;
+  std::chrono::system_clock::time_point spawned_at{};
   std::size_t stack_size = 0;      // of its fiber, when it holds one (blocked or Erlang style)
   bool holds_fiber = false;
   // Stack bytes from the top down to the saved stack pointer: what it holds
@@ -68,11 +68,11 @@ struct actor_info {
 // One message seen by a trace (contents only on request, never by default).
 struct trace_event {
   enum class direction : std::uint8_t { in, out };
-  direction dir;
-  std::chrono::system_clock::time_point when;
-  pid from;
-  pid to;
-  std::string type_name;
+  direction dir{};
+  std::chrono::system_clock::time_point when{};
+  pid from{};
+  pid to{};
+  std::string type_name{};
   std::size_t size = 0;  // bytes of the message object (not what it points to)
 };
 

@@ -25,16 +25,16 @@ struct monitor_ref {
 // someone calls exit(pid, reason) on it). Not trapping, a non-normal
 // reason stops the receiver instead.
 struct exit_msg {
-  pid from;
-  exit_reason reason;
+  pid from{};
+  exit_reason reason{};
 };
 
 // Delivered to the monitoring actor when the monitored one exits.
 // `noproc` if it was already dead when monitored.
 struct down_msg {
-  monitor_ref ref;
-  pid who;
-  exit_reason reason;
+  monitor_ref ref{};
+  pid who{};
+  exit_reason reason{};
 };
 
 // How a send went. Sends to a live actor with room always return ok.
@@ -64,9 +64,9 @@ std::string_view to_string(dead_letter_cause);
 
 // What a dead-letter subscriber receives (the message itself is gone).
 struct dead_letter {
-  dead_letter_cause cause;
-  pid target;
-  std::string type_name;
+  dead_letter_cause cause{};
+  pid target{};
+  std::string type_name{};
 };
 
 }  // namespace weft

@@ -76,12 +76,12 @@ std::string_view to_string(errc e) noexcept;
 
 // What a socket in notify mode sends its actor (once per notify_readable).
 struct readable {
-  std::uint64_t tag;
+  std::uint64_t tag{};
 };
 // Once per notify_writable: the kernel's send buffer has room (or the
 // socket failed: the next write reports it).
 struct writable {
-  std::uint64_t tag;
+  std::uint64_t tag{};
 };
 
 class socket {

@@ -30,15 +30,15 @@ struct spawn_options {
   // Capacity of the mailbox in messages; 0 means the runtime's default.
   std::size_t mailbox_capacity = 0;
   // Overflow policy; unset means the runtime's default.
-  std::optional<overflow_policy> overflow;
+  std::optional<overflow_policy> overflow{};
   // Fiber stack size in bytes; 0 means the runtime's default. Only used
   // while the actor runs or blocks: a handler-style actor waiting between
   // messages holds no stack at all.
   std::size_t stack_size = 0;
   // Register under this name atomically with the spawn (empty: none).
-  std::string name;
+  std::string name{};
   // Free text for people reading introspection output (like OTP labels).
-  std::string label;
+  std::string label{};
   // Start with exit trapping on (as if trap_exit(true) were the first call).
   bool trap_exit = false;
 };
@@ -63,7 +63,7 @@ struct runtime_options {
   // The clock user timers run on (clock.hpp): send_after, send_interval and
   // everything built on them. Null: real time. A weft::manual_clock here
   // gives tests virtual time.
-  std::shared_ptr<weft::clock> clock;
+  std::shared_ptr<weft::clock> clock{};
 };
 
 }  // namespace weft

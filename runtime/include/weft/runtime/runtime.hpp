@@ -72,8 +72,8 @@ struct runtime_stats {
   // Fibers that exist right now: each worker's carrier (plus a spare),
   // and one per actor blocked inside a receive, ask, send or blocking().
   std::size_t fibers_in_use = 0;
-  std::vector<worker_stats> workers;
-  dead_letter_stats dead_letters;
+  std::vector<worker_stats> workers{};
+  dead_letter_stats dead_letters{};
 };
 
 class runtime {

@@ -16,8 +16,8 @@ namespace weft::shell {
 
 // Where an endpoint listens: a Unix socket path, or "host:port" (TCP).
 struct endpoint_address {
-  std::string unix_path;
-  std::string host;
+  std::string unix_path{};
+  std::string host{};
   int port = 0;
   bool is_tcp() const noexcept { return unix_path.empty(); }
   std::string to_string() const;
@@ -28,8 +28,8 @@ endpoint_address parse_address(std::string_view text);
 
 // One endpoint found in the socket directory (discovery).
 struct discovered_endpoint {
-  std::string path;
-  std::string program;
+  std::string path{};
+  std::string program{};
   int os_pid = 0;
 };
 

@@ -55,12 +55,12 @@ struct endpoint_options {
   // Serve on a Unix domain socket (the normal way).
   bool unix_socket = true;
   // Its path; empty: <default_socket_dir()>/<program>-<os pid>.sock.
-  std::string socket_path;
+  std::string socket_path{};
   // Also serve on TCP 127.0.0.1:<port> (unset: no TCP; tcp_any_port: a free
   // port, read back with tcp_port()). Clients must send the token.
-  std::optional<std::uint16_t> tcp_port;
+  std::optional<std::uint16_t> tcp_port{};
   // The token TCP clients must send; empty: a random one (tcp_token()).
-  std::string tcp_token;
+  std::string tcp_token{};
   // Allow kill, send and restart.
   bool allow_mutations = false;
   // Print where the endpoint listens (and how to attach) to stderr.
@@ -91,7 +91,7 @@ struct endpoint_options {
   std::chrono::milliseconds max_trace_duration{30000};
   // Name shown by `hello` and used in the default socket file name; empty:
   // the program's name.
-  std::string program;
+  std::string program{};
 };
 
 inline constexpr std::uint16_t tcp_any_port = 0;

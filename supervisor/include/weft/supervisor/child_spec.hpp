@@ -133,13 +133,13 @@ class child_starter {
 using start_function = std::function<start_result(child_starter&)>;
 
 struct child_spec {
-  std::string id;
-  start_function start;
+  std::string id{};
+  start_function start{};
   restart_type restart = restart_type::permanent;
-  std::optional<shutdown_spec> shutdown;  // unset: by type (table above)
+  std::optional<shutdown_spec> shutdown{};  // unset: by type (table above)
   child_type type = child_type::worker;
-  std::string name;
-  std::optional<backoff_policy> backoff;
+  std::string name{};
+  std::optional<backoff_policy> backoff{};
 
   shutdown_spec effective_shutdown() const {
     if (shutdown) return *shutdown;
@@ -157,10 +157,10 @@ pid child_starter::spawn_link(F&& fn, spawn_options options) {
 // The optional fields of worker() and dynamic_worker().
 struct child_options {
   restart_type restart = restart_type::permanent;
-  std::optional<shutdown_spec> shutdown;
-  std::string name;
-  std::optional<backoff_policy> backoff;
-  spawn_options spawn;  // mailbox, stack, ...; name/label are filled in
+  std::optional<shutdown_spec> shutdown{};
+  std::string name{};
+  std::optional<backoff_policy> backoff{};
+  spawn_options spawn{};  // mailbox, stack, ...; name/label are filled in
 };
 
 // A worker whose start spawns `fn` (an actor function, either style).

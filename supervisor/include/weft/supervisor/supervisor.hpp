@@ -100,17 +100,17 @@ struct supervisor_spec {
   std::chrono::nanoseconds max_window = std::chrono::seconds(5);
   // Static strategies: started in this order. dynamic: exactly one spec,
   // the template.
-  std::vector<child_spec> children;
+  std::vector<child_spec> children{};
   // Registers the supervisor itself (empty: none).
-  std::string name;
+  std::string name{};
   // How long start()/start_link() wait for the tree below to start.
   std::chrono::nanoseconds start_timeout = std::chrono::hours(24);
   // Hooks for tests: the clock of restart intensity and backoff uptime,
   // and the uniform [0, 1) source of backoff jitter. Unset: the runtime's
   // clock (runtime_options::clock, which also times the backoff delays)
   // and a per-supervisor PRNG. Called inside the supervisor actor only.
-  std::function<std::chrono::steady_clock::time_point()> clock;
-  std::function<double()> random;
+  std::function<std::chrono::steady_clock::time_point()> clock{};
+  std::function<double()> random{};
 };
 
 // A supervisor as a child of another supervisor (type supervisor, shutdown
@@ -139,8 +139,8 @@ enum class child_state : std::uint8_t {
 std::string_view to_string(child_state);
 
 struct child_info {
-  std::string id;
-  pid who;  // empty unless running
+  std::string id{};
+  pid who{};  // empty unless running
   child_type type = child_type::worker;
   restart_type restart = restart_type::permanent;
   child_state state = child_state::stopped;
