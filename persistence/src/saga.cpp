@@ -33,6 +33,7 @@
 #include <cmath>
 #include <deque>
 #include <exception>
+#include <mutex>
 #include <unordered_map>
 #include <variant>
 
@@ -921,6 +922,13 @@ struct saga_host_actor::state {
   std::map<pid, std::string> actors;  // live saga actors
   std::unordered_map<std::uint64_t, std::pair<std::string, reply_promise>> registering;
   std::size_t finishing = 0;  // ix_finished writes not yet durable
+  // Index writes completed by the journal's writer thread, not yet taken.
+  struct completions {
+    std::mutex mutex;
+    std::vector<std::pair<std::uint64_t, bool>> results;  // (token, ok); token 0: an ix_finished
+  };
+  std::shared_ptr<completions> index_done = std::make_shared<completions>();
+  std::size_t index_pending = 0;
   std::uint64_t stuck = 0;    // sagas whose last summary says stuck
   std::unordered_map<std::uint64_t, std::string> restart_due;  // tick generation -> id
   std::uint64_t generation = 0;
@@ -1037,34 +1045,51 @@ class host_logic {
   // persistence id arrive in submission order.
   void append_index(index_event event, std::uint64_t token) {
     const persistent_event stored = make_event(++st_.index_seq, event, std::string(index_manifest));
+    ++st_.index_pending;
     st_.options.journal->async_append(
-        st_.index_id, std::span(&stored, 1), [token, me = self_.self()](const storage_status& status) {
-          // Blocking, not try_once: losing this message would leave an
-          // asker waiting. The host's mailbox drains as it runs.
-          (void)weft::detail::send_envelope(nullptr, nullptr, me,
-                                            weft::detail::make_envelope(saga_registered{token, bool(status)}),
-                                            weft::detail::send_mode::blocking, weft::detail::no_timeout);
+        st_.index_id, std::span(&stored, 1), [done = st_.index_done, token, me = self_.self()](const storage_status& status) {
+          // A completion must not block the journal's writer, and a wake-up
+          // sent with try_once may be refused (a full mailbox): the list is
+          // the truth, the message only the wake-up. Every handler of the
+          // host takes the list first, and a refused wake-up means the
+          // mailbox is full, so handlers are coming.
+          {
+            std::lock_guard lock(done->mutex);
+            done->results.emplace_back(token, static_cast<bool>(status));
+          }
+          (void)weft::detail::send_envelope(nullptr, nullptr, me, weft::detail::make_envelope(saga_registered{}),
+                                            weft::detail::send_mode::try_once, weft::detail::no_timeout);
         });
   }
 
-  void registered(const saga_registered& r) {
-    if (!r.ok) {
-      // The index could not be written: nothing after it can be trusted.
-      throw storage_error(storage_errc::io_error, "saga host: writing the index failed");
+  // Takes every index write that completed.
+  void take_completions() {
+    std::vector<std::pair<std::uint64_t, bool>> results;
+    {
+      std::lock_guard lock(st_.index_done->mutex);
+      if (st_.index_done->results.empty()) return;
+      results.swap(st_.index_done->results);
     }
-    if (r.token == 0) {
-      --st_.finishing;
-      answer_awaiting();
-      return;
+    for (const auto& [token, ok] : results) {
+      --st_.index_pending;
+      if (!ok) {
+        // The index could not be written: nothing after it can be trusted.
+        throw storage_error(storage_errc::io_error, "saga host: writing the index failed");
+      }
+      if (token == 0) {
+        --st_.finishing;
+        continue;
+      }
+      auto it = st_.registering.find(token);
+      if (it == st_.registering.end()) continue;
+      auto [id, promise] = std::move(it->second);
+      st_.registering.erase(it);
+      st_.sagas[id].waiting = false;
+      st_.sagas[id].fresh = true;
+      launch(id);
+      promise.deliver(id);
     }
-    auto it = st_.registering.find(r.token);
-    if (it == st_.registering.end()) return;
-    auto [id, promise] = std::move(it->second);
-    st_.registering.erase(it);
-    st_.sagas[id].waiting = false;
-    st_.sagas[id].fresh = true;
-    launch(id);
-    promise.deliver(id);
+    answer_awaiting();
   }
 
   void changed(const saga_changed& c) {
@@ -1184,18 +1209,50 @@ weft::behavior_of<saga_host_protocol> saga_host_actor::make_behavior(weft::conte
     return fmt::format("saga host '{}': {} running, {} waiting, {} stuck, {} completed, {} compensated",
                        st->plan->name, c.running, c.waiting, c.stuck, c.completed, c.compensated);
   });
+  // Every handler first takes the index writes that completed (see
+  // append_index: their wake-up message may have been refused).
   return {
-      [logic](const start_saga& s) { logic->start(s); },
-      [logic](const await_sagas&) { logic->await(); },
-      [logic](const list_sagas&) { return logic->list(); },
-      [logic](const count_sagas&) { return logic->counts(); },
-      [logic](const query_saga& q) { return logic->forward<saga_status>(q.id, saga_query{}); },
-      [logic](const resume_saga& r) { return logic->forward<void>(r.id, saga_resume{}); },
-      [logic](const signal_saga& s) { return logic->forward<void>(s.id, saga_signal{s.name, s.payload}); },
-      [logic](const saga_changed& c) { logic->changed(c); },
-      [logic](const saga_registered& r) { logic->registered(r); },
-      [logic](const saga_tick& t) { logic->tick(t); },
-      [logic](const exit_msg& m) { logic->exited(m); },
+      [logic](const start_saga& s) {
+        logic->take_completions();
+        logic->start(s);
+      },
+      [logic](const await_sagas&) {
+        logic->take_completions();
+        logic->await();
+      },
+      [logic](const list_sagas&) {
+        logic->take_completions();
+        return logic->list();
+      },
+      [logic](const count_sagas&) {
+        logic->take_completions();
+        return logic->counts();
+      },
+      [logic](const query_saga& q) {
+        logic->take_completions();
+        return logic->forward<saga_status>(q.id, saga_query{});
+      },
+      [logic](const resume_saga& r) {
+        logic->take_completions();
+        return logic->forward<void>(r.id, saga_resume{});
+      },
+      [logic](const signal_saga& s) {
+        logic->take_completions();
+        return logic->forward<void>(s.id, saga_signal{s.name, s.payload});
+      },
+      [logic](const saga_changed& c) {
+        logic->take_completions();
+        logic->changed(c);
+      },
+      [logic](const saga_registered&) { logic->take_completions(); },
+      [logic](const saga_tick& t) {
+        logic->take_completions();
+        logic->tick(t);
+      },
+      [logic](const exit_msg& m) {
+        logic->take_completions();
+        logic->exited(m);
+      },
   };
 }
 

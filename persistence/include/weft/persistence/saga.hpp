@@ -416,11 +416,8 @@ struct saga_changed {
 }  // namespace detail
 
 namespace detail {
-// One of the host's index writes is durable (or failed).
-struct saga_registered {
-  std::uint64_t token = 0;
-  bool ok = true;
-};
+// Index writes have completed (the host takes them from a shared list).
+struct saga_registered {};
 }  // namespace detail
 
 using saga_host_protocol =
