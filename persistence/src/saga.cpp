@@ -408,18 +408,30 @@ class saga_actor {
     // Every handler ends with flush(): nothing staged outlives a handler,
     // so a query (or the host) never sees what is not durable.
     return {
-        [this](const saga_query&) { return log_.status(); },
+        [this](const saga_query&) {
+          tick_if_lost();
+          return log_.status();
+        },
         [this](const saga_signal& s) {
           persist(ev_signal{s.name, s.payload});
           flush();
-          if (waiting_for_signal_) tick_now();
+          if (waiting_for_signal_) {
+            tick_now();
+          } else {
+            tick_if_lost();
+          }
         },
         [this](const saga_resume&) { return resume("saga_resume"); },
         [this](const std::string& text) {
-          if (text == "resume") (void)resume("debug shell");
+          if (text == "resume") {
+            (void)resume("debug shell");
+          } else {
+            tick_if_lost();
+          }
         },
         [this](const saga_tick& t) {
           if (t.generation != generation_) return;
+          tick_due_.reset();
           // Run until the saga has to wait (a backoff, a timer, a signal)
           // or ends: a step's outcome is written with the next intent.
           do {
@@ -500,6 +512,7 @@ class saga_actor {
 
   weft::expected<void> resume(const std::string& by) {
     if (log_.state != saga_state::stuck) {
+      tick_if_lost();
       return weft::error(weft::ask_errc::rejected, fmt::format("saga {} is {}, not stuck", id_, to_string(log_.state)));
     }
     persist(ev_resumed{by});
@@ -508,8 +521,14 @@ class saga_actor {
     return {};
   }
 
+  // A tick is a message to itself, sent at once or by a timer; both are
+  // refused by a full mailbox (a flood of queries). So the saga notes when
+  // its tick is due, and any other message handled past that time sends a
+  // fresh one (a new generation: should the old one still come, it is
+  // ignored). A saga never stalls for good on a lost tick.
   void tick_now() {
     waiting_for_signal_ = false;
+    tick_due_ = self().system().clock().now();
     (void)self().try_send(self().self(), saga_tick{++generation_});
   }
   void tick_after(std::chrono::nanoseconds delay) {
@@ -518,7 +537,11 @@ class saga_actor {
       again_ = true;  // called from advance(): run again at once
       return;
     }
+    tick_due_ = self().system().clock().now() + delay;
     (void)self().send_after(delay, self().self(), saga_tick{++generation_});
+  }
+  void tick_if_lost() {
+    if (tick_due_ && self().system().clock().now() > *tick_due_ + std::chrono::milliseconds(100)) tick_now();
   }
   void tick_at(std::int64_t due_ns) {
     tick_after(std::chrono::duration_cast<std::chrono::nanoseconds>(from_ns(due_ns) - now()));
@@ -889,6 +912,7 @@ class saga_actor {
   std::uint64_t generation_ = 0;
   bool waiting_for_signal_ = false;
   bool again_ = false;  // advance() wants to run again at once
+  std::optional<weft::clock::time_point> tick_due_;  // when the current tick should arrive
   std::uint64_t group_round_ = 0;
   std::vector<persistent_event> staged_;
   saga_state told_state_ = saga_state::running;

@@ -756,3 +756,95 @@ TEST_CASE("saga: a parallel group of one step, or with a pivot, is refused") {
   CHECK_THROWS_AS(def.parallel({{.name = "alone"}}), std::invalid_argument);
   CHECK_THROWS_AS(def.parallel({{.name = "a"}, {.name = "b", .pivot = true}}), std::invalid_argument);
 }
+
+// -- a lost tick ----------------------------------------------------------------
+
+namespace {
+
+// A journal whose completions wait while the gate is closed: the saga
+// writing through it blocks in its flush, so its mailbox can be filled.
+class gated_journal final : public wp::journal {
+ public:
+  explicit gated_journal(wp::journal& inner) : inner_(inner) {}
+  void close_gate() {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+  }
+  void open_gate() {
+    std::vector<std::pair<wp::completion, wp::storage_status>> held;
+    {
+      std::lock_guard lock(mutex_);
+      closed_ = false;
+      held.swap(held_);
+    }
+    for (auto& [done, status] : held) done(status);
+  }
+  std::size_t held() {
+    std::lock_guard lock(mutex_);
+    return held_.size();
+  }
+  void async_append(std::string_view id, std::span<const wp::persistent_event> events, wp::completion done) override {
+    inner_.async_append(id, events, [this, done = std::move(done)](const wp::storage_status& s) mutable {
+      {
+        std::lock_guard lock(mutex_);
+        if (closed_) {
+          held_.emplace_back(std::move(done), s);
+          return;
+        }
+      }
+      done(s);
+    });
+  }
+  void async_delete_up_to(std::string_view id, std::uint64_t to, wp::completion done) override {
+    inner_.async_delete_up_to(id, to, std::move(done));
+  }
+  void read(std::string_view id, std::uint64_t from, std::uint64_t to, std::uint64_t max,
+            const wp::event_visitor& visit) override {
+    inner_.read(id, from, to, max, visit);
+  }
+  std::uint64_t highest_sequence_nr(std::string_view id) override { return inner_.highest_sequence_nr(id); }
+  void close() override {}
+
+ private:
+  wp::journal& inner_;
+  std::mutex mutex_;
+  bool closed_ = false;
+  std::vector<std::pair<wp::completion, wp::storage_status>> held_;
+};
+
+}  // namespace
+
+TEST_CASE("saga: a tick refused by a full mailbox is sent again; the saga does not stall") {
+  fixture f;
+  gated_journal gated(*f.journal);
+  auto clock = std::make_shared<weft::manual_clock>();
+  ledger l;
+  l.failures_left["o1/reserve"] = 1;  // one retry, after a backoff on the test clock
+  wp::saga_definition<order> def("order");
+  def.step({.name = "reserve",
+            .action = [&l](weft::context&, const order&, const wp::step_call& c) { return l.act(c); },
+            .retry = {.initial_interval = 1min, .maximum_interval = 1min, .maximum_attempts = 3}});
+  weft::runtime rt({.workers = 2, .default_mailbox_capacity = 16, .clock = clock});
+  weft::scoped_actor self(rt);
+  auto host = rt.spawn(wp::saga_host(def, {.journal = &gated, .wall_clock = wp::saga_wall_clock(clock)}),
+                       {.mailbox_capacity = 1024});
+  REQUIRE(self.ask(host, def.start("o1", order{"x", 1})));
+  REQUIRE(clock->await_timers(1));  // the backoff
+  weft::pid saga = rt.whereis("saga/o1");
+  REQUIRE(saga);
+  // The saga blocks writing a signal; its mailbox fills up behind it.
+  gated.close_gate();
+  REQUIRE(self.try_send(saga, wp::saga_signal{"note", "x"}) == weft::send_status::ok);
+  for (int spin = 0; gated.held() == 0 && spin < 2000; ++spin) std::this_thread::sleep_for(1ms);
+  REQUIRE(gated.held() == 1);
+  int queued = 0;
+  while (self.try_send(saga, std::string("hello")) == weft::send_status::ok) ++queued;
+  CHECK(queued > 0);  // and the last one was refused: full
+  // The backoff's timer fires into the full mailbox: its tick is lost.
+  clock->advance(1min + 1s);
+  gated.open_gate();
+  // The queued messages, handled after the tick's time, send a new one.
+  const wp::saga_counts c = run_to_end(self, host);
+  CHECK(c.completed == 1);
+  CHECK(l.applied["o1/reserve"] == 1);
+}
