@@ -124,6 +124,26 @@ wp::saga_counts run_to_end(weft::scoped_actor& self, const weft::ref<wp::saga_ho
   return *counts;
 }
 
+// What one saga, "o1", ended as.
+struct ended {
+  wp::saga_counts counts;
+  wp::saga_status status;
+};
+
+// Runs saga "o1" of `def` on a fresh runtime and host until it settles.
+template <class Data>
+ended run_saga(wp::journal& j, const wp::saga_definition<Data>& def, const Data& data) {
+  weft::runtime rt({.workers = 2});
+  weft::scoped_actor self(rt);
+  auto host = rt.spawn(wp::saga_host(def, {.journal = &j}));
+  REQUIRE(self.ask(host, def.start("o1", data)));
+  ended out{run_to_end(self, host), {}};
+  auto status = self.ask(host, wp::query_saga{"o1"});
+  REQUIRE(status);
+  out.status = *status;
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("saga: every step done, in order, each key applied once; the intent is durable before the action") {
@@ -178,20 +198,13 @@ TEST_CASE("saga: a refused step compensates the done ones newest first; a defini
   fixture f;
   ledger l;
   l.reject["o1/charge"] = true;
-  auto def = booking(l);
-  weft::runtime rt({.workers = 2});
-  weft::scoped_actor self(rt);
-  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
-  REQUIRE(self.ask(host, def.start("o1", order{"x", 1})));
-  const wp::saga_counts c = run_to_end(self, host);
-  CHECK(c.compensated == 1);
+  const ended e = run_saga(*f.journal, booking(l), order{"x", 1});
+  CHECK(e.counts.compensated == 1);
   CHECK(l.snapshot_calls() == std::vector<std::string>{"do o1/reserve #1", "do o1/charge #1", "undo o1/reserve #1"});
   CHECK(l.applied["o1/reserve"] == 0);
-  auto status = self.ask(host, wp::query_saga{"o1"});
-  REQUIRE(status);
-  CHECK(status->state == wp::saga_state::compensated);
-  CHECK(status->reason.find("charge") != std::string::npos);
-  CHECK(status->compensated == std::vector<std::string>{"reserve"});
+  CHECK(e.status.state == wp::saga_state::compensated);
+  CHECK(e.status.reason.find("charge") != std::string::npos);
+  CHECK(e.status.compensated == std::vector<std::string>{"reserve"});
 }
 
 TEST_CASE("saga: a step whose outcome is unknown counts as maybe done and is compensated too") {
@@ -207,11 +220,7 @@ TEST_CASE("saga: a step whose outcome is unknown counts as maybe done and is com
               .compensation = [&l](weft::context&, const order&, const wp::step_call& c) { return l.undo(c); },
               .retry = fast_retry(1)});
   }
-  weft::runtime rt({.workers = 2});
-  weft::scoped_actor self(rt);
-  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
-  REQUIRE(self.ask(host, def.start("o1", order{"x", 1})));
-  CHECK(run_to_end(self, host).compensated == 1);
+  CHECK(run_saga(*f.journal, def, order{"x", 1}).counts.compensated == 1);
   CHECK(l.snapshot_calls() ==
         std::vector<std::string>{"do o1/reserve #1", "do o1/ship #1", "undo o1/ship #1", "undo o1/reserve #1"});
   CHECK(l.applied["o1/ship"] == 0);
@@ -223,12 +232,7 @@ TEST_CASE("saga: retryable failures are retried with the same key until one succ
   ledger l;
   l.failures_left["o1/reserve"] = 2;
   l.lose_reply["o1/charge"] = true;  // a lost reply is retried: the ledger dedups
-  auto def = booking(l);
-  weft::runtime rt({.workers = 2});
-  weft::scoped_actor self(rt);
-  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
-  REQUIRE(self.ask(host, def.start("o1", order{"x", 1})));
-  CHECK(run_to_end(self, host).completed == 1);
+  CHECK(run_saga(*f.journal, booking(l), order{"x", 1}).counts.completed == 1);
   CHECK(l.snapshot_calls() == std::vector<std::string>{"do o1/reserve #1", "do o1/reserve #2", "do o1/reserve #3",
                                                        "do o1/charge #1", "do o1/charge #2", "do o1/ship #1"});
   CHECK(l.applied["o1/charge"] == 1);
@@ -473,14 +477,12 @@ TEST_CASE("saga: bad start data is refused and nothing is journaled") {
 
 namespace {
 
-// A journal that "dies" after `allowed` more appends: later appends never
-// complete, as if the process had been killed between two journal writes.
-class dying_journal final : public wp::journal {
+// A journal that passes everything to another; the wrappers below change
+// what happens to appends.
+class forwarding_journal : public wp::journal {
  public:
-  explicit dying_journal(wp::journal& inner, std::int64_t allowed) : inner_(inner), allowed_(allowed) {}
+  explicit forwarding_journal(wp::journal& inner) : inner_(inner) {}
   void async_append(std::string_view id, std::span<const wp::persistent_event> events, wp::completion done) override {
-    ++appends_;
-    if (allowed_.fetch_sub(1) <= 0) return;  // lost with the process
     inner_.async_append(id, events, std::move(done));
   }
   void async_delete_up_to(std::string_view id, std::uint64_t to, wp::completion done) override {
@@ -492,11 +494,24 @@ class dying_journal final : public wp::journal {
   }
   std::uint64_t highest_sequence_nr(std::string_view id) override { return inner_.highest_sequence_nr(id); }
   void close() override {}
+ protected:
+  wp::journal& inner_;
+};
+
+// A journal that "dies" after `allowed` more appends: later appends never
+// complete, as if the process had been killed between two journal writes.
+class dying_journal final : public forwarding_journal {
+ public:
+  explicit dying_journal(wp::journal& inner, std::int64_t allowed) : forwarding_journal(inner), allowed_(allowed) {}
+  void async_append(std::string_view id, std::span<const wp::persistent_event> events, wp::completion done) override {
+    ++appends_;
+    if (allowed_.fetch_sub(1) <= 0) return;  // lost with the process
+    inner_.async_append(id, events, std::move(done));
+  }
   bool died() const { return allowed_.load() < 0; }
   std::int64_t appends() const { return appends_.load(); }
 
  private:
-  wp::journal& inner_;
   std::atomic<std::int64_t> allowed_;
   std::atomic<std::int64_t> appends_{0};
 };
@@ -525,12 +540,7 @@ wp::saga_definition<order> three_steps(ledger& l, int repeat, std::optional<std:
 std::map<std::string, int> run_one(ledger& l, int repeat, const std::string& refuse) {
   fixture f;
   if (!refuse.empty()) l.reject["o1/" + refuse] = true;
-  auto def = three_steps(l, repeat);
-  weft::runtime rt({.workers = 2});
-  weft::scoped_actor self(rt);
-  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
-  REQUIRE(self.ask(host, def.start("o1", order{"x", 1})));
-  (void)run_to_end(self, host);
+  (void)run_saga(*f.journal, three_steps(l, repeat), order{"x", 1});
   std::lock_guard lock(l.mutex);
   return l.applied;
 }
@@ -665,12 +675,8 @@ TEST_CASE("saga: a parallel group runs its steps at the same time, then goes on"
   ledger l;
   rendezvous together(2);
   rendezvous undo_together(2);
-  auto def = with_group(l, together, undo_together);
-  weft::runtime rt({.workers = 2});
-  weft::scoped_actor self(rt);
-  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
-  REQUIRE(self.ask(host, def.start("o1", order{"trip", 1})));
-  CHECK(run_to_end(self, host).completed == 1);
+  const ended e = run_saga(*f.journal, with_group(l, together, undo_together), order{"trip", 1});
+  CHECK(e.counts.completed == 1);
   for (const char* key : {"o1/reserve", "o1/hotel", "o1/flight", "o1/pay"}) CHECK(l.applied[key] == 1);
   const auto calls = l.snapshot_calls();
   REQUIRE(calls.size() == 4);
@@ -684,12 +690,8 @@ TEST_CASE("saga: a step after a parallel group fails: the group is compensated a
   l.reject["o1/pay"] = true;
   rendezvous together(2);
   rendezvous undo_together(2);
-  auto def = with_group(l, together, undo_together);
-  weft::runtime rt({.workers = 2});
-  weft::scoped_actor self(rt);
-  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
-  REQUIRE(self.ask(host, def.start("o1", order{"trip", 1})));
-  CHECK(run_to_end(self, host).compensated == 1);
+  const ended e = run_saga(*f.journal, with_group(l, together, undo_together), order{"trip", 1});
+  CHECK(e.counts.compensated == 1);
   for (const char* key : {"o1/reserve", "o1/hotel", "o1/flight"}) CHECK(l.applied[key] == 0);
   // reserve's compensation comes last, after both of the group's.
   CHECK(l.snapshot_calls().back() == "undo o1/reserve #1");
@@ -701,12 +703,8 @@ TEST_CASE("saga: one member of a parallel group refused: the other member, done,
   l.reject["o1/flight"] = true;
   rendezvous together(2);
   rendezvous undo_together(1);  // only the hotel is undone
-  auto def = with_group(l, together, undo_together);
-  weft::runtime rt({.workers = 2});
-  weft::scoped_actor self(rt);
-  auto host = rt.spawn(wp::saga_host(def, {.journal = f.journal.get()}));
-  REQUIRE(self.ask(host, def.start("o1", order{"trip", 1})));
-  CHECK(run_to_end(self, host).compensated == 1);
+  const ended e = run_saga(*f.journal, with_group(l, together, undo_together), order{"trip", 1});
+  CHECK(e.counts.compensated == 1);
   CHECK(l.applied["o1/hotel"] == 0);
   CHECK(l.applied["o1/reserve"] == 0);
   CHECK(l.action_calls["o1/pay"] == 0);
@@ -763,9 +761,9 @@ namespace {
 
 // A journal whose completions wait while the gate is closed: the saga
 // writing through it blocks in its flush, so its mailbox can be filled.
-class gated_journal final : public wp::journal {
+class gated_journal final : public forwarding_journal {
  public:
-  explicit gated_journal(wp::journal& inner) : inner_(inner) {}
+  explicit gated_journal(wp::journal& inner) : forwarding_journal(inner) {}
   void close_gate() {
     std::lock_guard lock(mutex_);
     closed_ = true;
@@ -795,18 +793,8 @@ class gated_journal final : public wp::journal {
       done(s);
     });
   }
-  void async_delete_up_to(std::string_view id, std::uint64_t to, wp::completion done) override {
-    inner_.async_delete_up_to(id, to, std::move(done));
-  }
-  void read(std::string_view id, std::uint64_t from, std::uint64_t to, std::uint64_t max,
-            const wp::event_visitor& visit) override {
-    inner_.read(id, from, to, max, visit);
-  }
-  std::uint64_t highest_sequence_nr(std::string_view id) override { return inner_.highest_sequence_nr(id); }
-  void close() override {}
 
  private:
-  wp::journal& inner_;
   std::mutex mutex_;
   bool closed_ = false;
   std::vector<std::pair<wp::completion, wp::storage_status>> held_;
