@@ -406,7 +406,9 @@ class saga_actor {
     tell_host();
     tick_now();
     // Every handler ends with flush(): nothing staged outlives a handler,
-    // so a query (or the host) never sees what is not durable.
+    // so a query (or the host) never sees what is not durable. The one
+    // exception is `started`, staged above and written with the first
+    // intent: it repeats what the host's index already holds.
     return {
         [this](const saga_query&) {
           tick_if_lost();
