@@ -74,6 +74,7 @@ struct ledger_state {
 using participant_protocol = weft::protocol<void(apply_op), void(reverse_op)>;
 
 struct participant : wp::event_sourced<participant_protocol, ledger_state, ledger_event> {
+  // [commands]
   effect<void> on_command(const ledger_state& s, const apply_op& op) const {
     auto it = s.entries.find(op.key);
     if (it == s.entries.end()) {
@@ -89,6 +90,7 @@ struct participant : wp::event_sourced<participant_protocol, ledger_state, ledge
     if (it->second == entry::applied) return persist(reversed{op.key});
     return none();
   }
+  // [/commands]
   void on_event(ledger_state& s, const applied& e) const { s.entries[e.key] = entry::applied; }
   void on_event(ledger_state& s, const reversed& e) const { s.entries[e.key] = entry::reversed; }
   void on_event(ledger_state& s, const tombstoned& e) const { s.entries[e.key] = entry::tombstoned; }
