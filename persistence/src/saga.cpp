@@ -525,13 +525,18 @@ class saga_actor {
 
   // A tick is a message to itself, sent at once or by a timer; both are
   // refused by a full mailbox (a flood of queries). So the saga notes when
-  // its tick is due, and any other message handled past that time sends a
-  // fresh one (a new generation: should the old one still come, it is
-  // ignored). A saga never stalls for good on a lost tick.
+  // its tick is due and whether it is known to be queued; any message
+  // handled from that time on sends it again if it may have been lost
+  // (tick_if_lost), once per generation while the send succeeds. A tick is
+  // refused only when the mailbox is full, so messages are coming; and a
+  // timer's tick is refused at or after its due time, so every message
+  // after it sees the tick due. A duplicate of the current generation is
+  // harmless: advance() only does what the state says is next, and every
+  // wait (backoff, timer) starts a new generation.
   void tick_now() {
     waiting_for_signal_ = false;
     tick_due_ = self().system().clock().now();
-    (void)self().try_send(self().self(), saga_tick{++generation_});
+    tick_queued_ = self().try_send(self().self(), saga_tick{++generation_}) == weft::send_status::ok;
   }
   void tick_after(std::chrono::nanoseconds delay) {
     waiting_for_signal_ = false;
@@ -540,10 +545,12 @@ class saga_actor {
       return;
     }
     tick_due_ = self().system().clock().now() + delay;
+    tick_queued_ = false;  // the timer may find the mailbox full
     (void)self().send_after(delay, self().self(), saga_tick{++generation_});
   }
   void tick_if_lost() {
-    if (tick_due_ && self().system().clock().now() > *tick_due_ + std::chrono::milliseconds(100)) tick_now();
+    if (!tick_due_ || tick_queued_ || self().system().clock().now() < *tick_due_) return;
+    tick_queued_ = self().try_send(self().self(), saga_tick{generation_}) == weft::send_status::ok;
   }
   void tick_at(std::int64_t due_ns) {
     tick_after(std::chrono::duration_cast<std::chrono::nanoseconds>(from_ns(due_ns) - now()));
@@ -915,6 +922,7 @@ class saga_actor {
   bool waiting_for_signal_ = false;
   bool again_ = false;  // advance() wants to run again at once
   std::optional<weft::clock::time_point> tick_due_;  // when the current tick should arrive
+  bool tick_queued_ = false;                          // ... and whether it is known to be in the mailbox
   std::uint64_t group_round_ = 0;
   std::vector<persistent_event> staged_;
   saga_state told_state_ = saga_state::running;
