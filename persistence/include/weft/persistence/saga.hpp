@@ -56,7 +56,8 @@
 //     compensates. A step recorded as started but with no outcome (the saga
 //     crashed during it) is run again with the same key when the saga goes
 //     forward, and compensated when it goes back.
-//   * Compensations run newest first, one at a time, and are never
+//   * Compensations run newest first, one at a time (a parallel group's
+//     members together), and are never
 //     cancelled: signals and queries are answered between attempts, and
 //     only running out of attempts stops them, as `stuck`.
 //   * Pivot: once a pivot step is done the saga only goes forward: a later
