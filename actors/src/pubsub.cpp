@@ -120,6 +120,7 @@ expected<void> publish_outcome(send_status status) {
     case send_status::dropped:
     case send_status::rejected:
     case send_status::timeout:
+    case send_status::deadlock:
       break;
   }
   return error(ask_errc::rejected,

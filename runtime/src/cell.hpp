@@ -68,6 +68,10 @@ inline std::uint64_t queued(std::uint64_t s) { return s >> 32; }
 // Someone blocked on a full mailbox, to be told when there is room.
 struct space_waiter {
   virtual void wake() = 0;
+  // Set by wake() (release) and never cleared: read by the waiting sender
+  // and by the deadlock watch (deadlock.hpp), which relies on its only ever
+  // going from false to true.
+  std::atomic<bool> woken{false};
 
  protected:
   ~space_waiter() = default;

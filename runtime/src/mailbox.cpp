@@ -63,19 +63,31 @@ struct actor_space_waiter final : space_waiter {
     if (!as_cell(target)->deliver_signal(e)) delete e;
   }
   cell* owner;
-  std::atomic<bool> woken{false};
 };
 
-// A blocked non-actor thread.
+// A blocked thread (a scoped_actor's, or one that is no actor at all).
 struct thread_space_waiter final : space_waiter {
   void wake() override {
     std::lock_guard lock(mutex);
-    woken = true;
+    woken.store(true, std::memory_order_release);
     cv.notify_one();  // under the lock: the waiter cannot vanish before we are done
   }
   std::mutex mutex;
   std::condition_variable cv;
-  bool woken = false;
+};
+
+// Keeps a blocked sender in the deadlock watch's graph from its check time
+// until it stops waiting, however it stops (deadlock.hpp). Declared after
+// the waiter it points at, so it leaves the graph before the waiter dies.
+struct watched_wait {
+  explicit watched_wait(deadlock_watch& w) : watch(w) {}
+  deadlock_watch& watch;
+  cell* sender = nullptr;  // set once watched
+  watched_wait(const watched_wait&) = delete;
+  watched_wait& operator=(const watched_wait&) = delete;
+  ~watched_wait() {
+    if (sender != nullptr) watch.unwatch(sender);
+  }
 };
 
 }  // namespace
@@ -218,28 +230,50 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
       deadline = std::chrono::steady_clock::now() + timeout;
       deadline_set = true;
     }
-    bool woke = true;
-    if (on_fiber) {
-      while (!actor_waiter.woken.load(std::memory_order_acquire)) {
-        // Again each time: suspend() marks the actor running when it resumes.
-        from->status.store(actor_status::waiting, std::memory_order_relaxed);
-        if (!from->await_input(deadline, timed) && !actor_waiter.woken.load(std::memory_order_acquire)) {
-          woke = false;
-          break;
+    // An untimed send by an actor is checked for a deadlock once, if it is
+    // still waiting at its check time (deadlock.hpp); until then, and after,
+    // it waits as any other. A timed send ends by itself: never checked.
+    watched_wait watched{rt->deadlocks_};
+    const bool check = !timed && from != nullptr && rt->options_.on_send_deadlock != send_deadlock_action::ignore;
+    std::chrono::steady_clock::time_point check_at{};
+    if (check) check_at = std::chrono::steady_clock::now() + rt->options_.deadlock_check_after;
+    // Waits until woken, the deadline, or (while not yet checked) the check
+    // time; false if it ends for either of the last two.
+    const auto wait_once = [&]() -> bool {
+      const bool checking = check && watched.sender == nullptr;
+      const bool has_deadline = timed || checking;
+      const auto until = timed ? deadline : check_at;
+      if (on_fiber) {
+        while (!me->woken.load(std::memory_order_acquire)) {
+          // Again each time: suspend() marks the actor running when it resumes.
+          from->status.store(actor_status::waiting, std::memory_order_relaxed);
+          if (!from->await_input(until, has_deadline) && !me->woken.load(std::memory_order_acquire)) return false;
         }
+        return true;
       }
-      from->status.store(actor_status::running, std::memory_order_relaxed);
-    } else {
       std::unique_lock lock(thread_waiter.mutex);
+      const auto woken = [&] { return thread_waiter.woken.load(std::memory_order_relaxed); };
+      if (has_deadline) return thread_waiter.cv.wait_until(lock, until, woken);
+      thread_waiter.cv.wait(lock, woken);
+      return true;
+    };
+    send_status ended = send_status::ok;  // ok: woken, try again
+    while (!wait_once()) {
       if (timed) {
-        woke = thread_waiter.cv.wait_until(lock, deadline, [&] { return thread_waiter.woken; });
-      } else {
-        thread_waiter.cv.wait(lock, [&] { return thread_waiter.woken; });
+        ended = send_status::timeout;
+        break;
+      }
+      // The check time: join the wait-for graph, look for a cycle once.
+      watched.sender = from;
+      if (rt->deadlocks_.watch(from, this, me)) {
+        rejected.fetch_add(1, std::memory_order_relaxed);
+        rt->count_dead_letter(dead_letter_cause::rejected, this, e);
+        ended = send_status::deadlock;
+        break;
       }
     }
-    if (!woke) {
-      return send_status::timeout;
-    }
+    if (on_fiber) from->status.store(actor_status::running, std::memory_order_relaxed);
+    if (ended != send_status::ok) return ended;
   }
 }
 

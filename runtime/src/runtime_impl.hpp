@@ -3,6 +3,7 @@
 // letters, the live-actor list and shutdown.
 
 #include "cell.hpp"
+#include "deadlock.hpp"
 #include "fiber.hpp"
 #include "poller.hpp"
 #include "run_queue.hpp"
@@ -296,6 +297,8 @@ class runtime_impl {
   std::atomic<bool> has_dead_letter_subscriber_{false};
 
   event_log events_;
+  // Senders blocked on full mailboxes past deadlock_check_after (deadlock.hpp).
+  deadlock_watch deadlocks_{this};
   // Senders inside tracer::record_if_traced; a trace's owner frees its
   // tracer once this reads 0 (introspection.cpp, runtime::trace).
   std::atomic<std::uint64_t> tracer_users_{0};

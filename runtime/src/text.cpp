@@ -43,6 +43,8 @@ std::string_view to_string(send_status s) {
       return "timeout";
     case send_status::stopping:
       return "stopping";
+    case send_status::deadlock:
+      return "deadlock";
   }
   return "unknown";
 }

@@ -100,6 +100,7 @@ json actor_json(const actor_info& a) {
       {"label", a.label},
       {"parent", pid_json(a.parent)},
       {"status", std::string(to_string(a.status))},
+      {"blocked_sending_to", pid_json(a.blocked_sending_to)},
       {"style", a.handler_style ? "handler" : "erlang"},
       {"protocol", a.protocol.empty() ? json(nullptr) : json(a.protocol)},
       {"trap_exit", a.trap_exit},

@@ -65,6 +65,7 @@ struct actor_row {
   double rate;
   std::uint64_t memory;
   std::uint64_t restarts;
+  std::optional<std::string> blocked;  // the pid it is blocked sending to
 };
 
 actor_row read_actor_row(const field& a) {
@@ -78,7 +79,8 @@ actor_row read_actor_row(const field& a) {
                    a.count("processed"),
                    a.rate("messages_per_second"),
                    a.object("memory").count("estimate_bytes"),
-                   a.count("restarts")};
+                   a.count("restarts"),
+                   a.text_if_present("blocked_sending_to")};
 }
 
 std::vector<actor_row> read_actor_rows(const field& actors) {
@@ -107,7 +109,10 @@ void render_ps(const std::vector<actor_row>& rows, std::ostream& out, bool colou
     out << fmt::format("{:<12} {:<16} {} {:>11} {:>10} {:>9.1f} {:>6} {:>4}  {}\n", printable(a.pid), printable(a.name),
                        paint(colour, status_colour(a.status), fmt::format("{:<10}", printable(a.status))),
                        std::to_string(a.mailbox_length) + "/" + capacity_text(a.mailbox_capacity), a.processed, a.rate,
-                       bytes_text(a.memory), a.restarts, printable(a.label));
+                       bytes_text(a.memory), a.restarts,
+                       a.blocked ? printable(a.label) + (a.label.empty() ? "" : " ") + "[blocked sending to " +
+                                       printable(*a.blocked) + "]"
+                                 : printable(a.label));
   }
 }
 
@@ -362,6 +367,7 @@ void render_info(const field& r, std::ostream& out, bool colour) {
   const std::string label = r.text("label");
   const std::optional<std::string> parent = r.text_or_null("parent");
   const std::string status = r.text("status");
+  const std::optional<std::string> blocked = r.text_if_present("blocked_sending_to");
   const std::string style = r.text("style");
   const bool trap_exit = r.flag("trap_exit");
   // Absent in answers from weft before typed protocols.
@@ -391,7 +397,9 @@ void render_info(const field& r, std::ostream& out, bool colour) {
       "processed    {} ({:.1f} msg/s over its life)\nrestarts     {}\nspawned at   {}\n"
       "stack        {} bytes{}; high-water {} bytes\nlinks        {}\nmonitored by {}\nmonitors     {}\n",
       printable(pid), printable(name), printable(label), parent ? printable(*parent) : "(none)",
-      paint(colour, status_colour(status), printable(status)), printable(style), trap_exit ? ", traps exits" : "",
+      paint(colour, status_colour(status), printable(status)) +
+          (blocked ? " (blocked sending to " + printable(*blocked) + ")" : std::string()),
+      printable(style), trap_exit ? ", traps exits" : "",
       protocol ? printable(*protocol) : "(untyped)", mailbox_text(length, capacity, colour), printable(overflow), dropped, rejected, processed, rate, restarts,
       printable(spawned_at), stack_bytes, held, high_water, links, monitored_by, monitors);
 }

@@ -44,6 +44,7 @@ struct order_placed {
 // The runtime: spawn and runtime options, sockets.
 bool runtime_structs() {
   [[maybe_unused]] auto rt = weft::runtime_options{.workers = 2};
+  [[maybe_unused]] auto strict = weft::runtime_options{.on_send_deadlock = weft::send_deadlock_action::fail};
   [[maybe_unused]] auto spawn = weft::spawn_options{.mailbox_capacity = 1 << 16, .name = "x"};
   [[maybe_unused]] auto labelled = weft::spawn_options{.label = "worker"};
   [[maybe_unused]] auto listen = weft::net::listen_options{.backlog = 16};

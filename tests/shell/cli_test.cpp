@@ -194,3 +194,41 @@ TEST_CASE("a person attaches in a terminal, looks at the tree, completes a name 
   text << saved.rdbuf();
   CHECK(text.str().find("tree") != std::string::npos);
 }
+
+TEST_CASE("ps and info show whom an actor is blocked sending to, and events show the deadlock report") {
+  temp_dir dir;
+  weft::runtime rt{weft_test::small_runtime()};
+  // Two actors that fill each other's mailboxes before reading: a deadlock.
+  struct peer {
+    weft::pid to;
+  };
+  auto ready = std::make_shared<std::atomic<int>>(0);
+  auto burster = [ready](weft::context& self) {
+    const weft::pid to = self.receive<peer>().to;
+    ready->fetch_add(1);
+    while (ready->load() < 2) self.sleep_for(1ms);
+    for (int i = 0; i < 10; ++i)
+      if (self.send(to, i) != weft::send_status::ok) return;
+  };
+  const weft::pid a = rt.spawn(burster, {.mailbox_capacity = 2, .name = "left"});
+  const weft::pid b = rt.spawn(burster, {.mailbox_capacity = 2, .name = "right"});
+  weft::scoped_actor me(rt);
+  me.send(a, peer{b});
+  me.send(b, peer{a});
+  REQUIRE(weft_test::eventually([&] { return rt.events().counts()["runtime/send_deadlock"] == 1; }));
+  weft::shell::endpoint ep{rt, options_in(dir)};
+  const std::string sock = ep.socket_path();
+
+  auto r = run(shell_cmd(sock, "ps"));
+  CHECK(r.status == 0);
+  CHECK_MESSAGE(r.out.find("[blocked sending to " + b.to_string() + "]") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find("[blocked sending to " + a.to_string() + "]") != std::string::npos, r.out);
+  r = run(shell_cmd(sock, "info left"));
+  CHECK_MESSAGE(r.out.find("waiting (blocked sending to " + b.to_string() + ")") != std::string::npos, r.out);
+  r = run(shell_cmd(sock, "info left --json"));
+  CHECK(json::parse(r.out)["result"]["blocked_sending_to"] == b.to_string());
+  r = run(shell_cmd(sock, "events"));
+  CHECK_MESSAGE(r.out.find("deadlock: 2 actors each wait for room in the next one's mailbox") != std::string::npos, r.out);
+  me.exit(a, weft::exit_reason::kill());
+  me.exit(b, weft::exit_reason::kill());
+}

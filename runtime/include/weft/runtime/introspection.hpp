@@ -41,6 +41,10 @@ struct actor_info {
   std::vector<pid> monitored_by{};
   std::size_t monitors = 0;  // monitors this actor holds on others
   actor_status status = actor_status::runnable;
+  // The actor whose full mailbox this one has been waiting to send into for
+  // longer than runtime_options::deadlock_check_after (an untimed send);
+  // empty otherwise. Status is then `waiting`.
+  pid blocked_sending_to{};
   bool handler_style = false;
   // The protocol a typed actor was spawned with (its type's name, e.g.
   // "counter_protocol"); empty for an untyped actor.

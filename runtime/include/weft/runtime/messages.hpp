@@ -45,6 +45,8 @@ enum class send_status : std::uint8_t {
   dead,      // no such actor (it exited, or the pid is empty)
   timeout,   // send_for with policy block: no room before the deadline
   stopping,  // the runtime stopped accepting messages from outside
+  deadlock,  // runtime_options::on_send_deadlock == fail: this blocked send
+             // closed a cycle of senders blocked on each other's full mailboxes
 };
 std::string_view to_string(send_status);
 

@@ -26,6 +26,18 @@ std::string_view to_string(overflow_policy);
 // Mailbox capacity meaning "no limit". Unbounded is an explicit opt-in.
 inline constexpr std::size_t unbounded = ~std::size_t{0};
 
+// What the runtime does when senders blocked on full mailbox form a cycle
+// (A waits for room in B's mailbox, B in A's: neither reads, neither ever
+// gets room). Only untimed blocking sends count; send_for ends by itself.
+enum class send_deadlock_action : std::uint8_t {
+  report,  // once per cycle: a line on stderr and an event ("runtime" /
+           // "send_deadlock") naming the actors and their mailboxes
+  fail,    // report, and the send that closed the cycle returns
+           // send_status::deadlock (its message is not delivered), which
+           // lets that actor go on and read, freeing the others
+  ignore,  // no check at all
+};
+
 struct spawn_options {
   // Capacity of the mailbox in messages; 0 means the runtime's default.
   std::size_t mailbox_capacity = 0;
@@ -64,6 +76,13 @@ struct runtime_options {
   // everything built on them. Null: real time. A weft::manual_clock here
   // gives tests virtual time.
   std::shared_ptr<weft::clock> clock{};
+  // Deadlock detection for blocked sends (send_deadlock_action above). A
+  // send blocked longer than deadlock_check_after joins the wait-for graph
+  // (runtime/src/deadlock.hpp) and is checked for a cycle once; shorter
+  // waits cost nothing. The same delay decides when introspection shows an
+  // actor as blocked sending to another (actor_info::blocked_sending_to).
+  send_deadlock_action on_send_deadlock = send_deadlock_action::report;
+  std::chrono::milliseconds deadlock_check_after{100};
 };
 
 }  // namespace weft
