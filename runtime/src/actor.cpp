@@ -322,6 +322,7 @@ void cell::drop_wake_timer() {
 }
 
 void cell::yield_now() {
+  release_consumed();
   if (thread_bound_) {
     std::this_thread::yield();
     return;
@@ -375,7 +376,8 @@ envelope* receive_envelope(cell* self, matcher m, std::chrono::nanoseconds timeo
   }
 }
 
-handling_scope::handling_scope(cell* self, envelope* e) noexcept : self_(self), e_(e), previous_(self->owned().current_) {
+handling_scope::handling_scope(cell* self, envelope* e, bool release_later) noexcept
+    : self_(self), e_(e), previous_(self->owned().current_), release_later_(release_later) {
   self->owned().current_ = e;
 }
 
@@ -404,7 +406,11 @@ handling_scope::~handling_scope() {
     } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the asker's deadline still holds
     }
   }
-  self_->consumed(*e_);
+  if (release_later_) {
+    self_->consumed_later(*e_);
+  } else {
+    self_->consumed(*e_);
+  }
   // Single writer (the owner): a plain load and store, no locked RMW.
   self_->processed.store(self_->processed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   self_->owned().current_ = previous_;
@@ -642,6 +648,10 @@ exit_reason reason_of_current_exception() {
   }
   const unsigned budget = rt->options_.message_budget;
   const auto time_budget = rt->options_.time_budget;
+  // Slots are given back once per activation (mailbox.cpp, release_slots)
+  // only where a sender that finds the mailbox full waits: under drop and
+  // reject policies a slot kept a little longer would cost a message.
+  const bool release_later = c->policy_ == overflow_policy::block;
   std::chrono::steady_clock::time_point started{};
   for (unsigned handled = 0;;) {
     envelope* e = c->owned().stash_.pop_front();
@@ -662,7 +672,7 @@ exit_reason reason_of_current_exception() {
       if (e == nullptr) continue;
     }
     {
-      handling_scope scope(c, e);
+      handling_scope scope(c, e, release_later);
       if (!c->owned().behavior_.invoke(*e, c)) {
         rt->count_dead_letter(dead_letter_cause::unhandled, c, e);
         // A request no handler takes is answered now, not left to time out.
@@ -692,7 +702,10 @@ void run_cell(cell* c) {
   c->status.store(actor_status::running, std::memory_order_relaxed);
   try {
     if (c->handler_style_) {
-      if (!run_handlers(c)) c->rt->schedule_yield(c);
+      if (!run_handlers(c)) {
+        c->release_consumed();
+        c->rt->schedule_yield(c);
+      }
       return;
     }
     c->owned().started_ = true;

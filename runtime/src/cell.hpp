@@ -236,7 +236,10 @@ struct cell_owned {
   cell_owned(cell* self, std::unique_ptr<actor_body> body, bool trap_exit)
       : body_(std::move(body)), ctx_(self), trap_exit_(trap_exit) {}
 
-  std::uint64_t pulled_ = 0;       // pulled but not yet subtracted from `unread`
+  std::uint32_t pulled_ = 0;       // pulled but not yet subtracted from `unread`
+  // Messages handled in this activation whose slots are not yet given back
+  // (cell::consumed_later; released by release_consumed, mailbox.cpp).
+  std::uint32_t unreleased_ = 0;
   // Visible messages not yet consumed, in order. Its `counted` is the one
   // owner field a sender reads: a relaxed hint published for drop_oldest
   // (cell::deliver, mailbox.cpp), read through cell::stash_counted().
@@ -307,12 +310,24 @@ class cell : public cell_header {
   // Clears SCHEDULED if no input is pending; false if there is some (the
   // caller keeps the actor). The single place an actor goes idle.
   bool try_idle() noexcept;
-  // A user message left the mailbox: release its slot, wake blocked senders.
+  // A user message left the mailbox: release its slot (and any left for
+  // later), wake blocked senders.
   void consumed(const envelope& e) noexcept;
+  // The same, but the slot is given back later, with the others of this
+  // activation, in one atomic operation (release_consumed). Only for the
+  // handler loop, which releases before it idles, yields or suspends.
+  void consumed_later(const envelope& e) noexcept {
+    if (counts_against_capacity(e.kind)) ++owned_.unreleased_;
+  }
+  // Gives back the slots consumed_later kept; wakes blocked senders.
+  void release_consumed() noexcept {
+    if (owned_.unreleased_ != 0) release_slots();
+  }
   // drop_oldest only: drops the oldest stashed messages while more than
   // capacity are queued (see mailbox.cpp). Owner only.
   void trim_stash() noexcept;
   void wake_space_waiters();
+  void release_slots() noexcept;
   // Closes the mailbox and hands every envelope still in it to `each`.
   template <class F>
   void close_and_drain(F&& each);

@@ -305,8 +305,10 @@ envelope* cell::pull() noexcept {
 }
 
 bool cell::try_idle() noexcept {
+  // Slots the handler loop kept go back first: an idle actor holds none.
+  release_consumed();
   std::uint64_t s = state_.load(std::memory_order_acquire);
-  const std::uint64_t pulled = owned_.pulled_;
+  const std::uint32_t pulled = owned_.pulled_;
   // Reset before the CAS: once it succeeds the actor is no longer ours and
   // another worker may already be pulling (and counting) its next message.
   owned_.pulled_ = 0;
@@ -315,7 +317,7 @@ bool cell::try_idle() noexcept {
       owned_.pulled_ = pulled;
       return false;
     }
-    const std::uint64_t n = (s - pulled * unread_one) & ~scheduled_bit;
+    const std::uint64_t n = (s - std::uint64_t{pulled} * unread_one) & ~scheduled_bit;
     // release: everything this activation did (owned_.pulled_ included) happens
     // before the next sender's acquire CAS that reschedules us elsewhere.
     if (state_.compare_exchange_weak(s, n, std::memory_order_acq_rel, std::memory_order_acquire)) return true;
@@ -345,9 +347,22 @@ void cell::trim_stash() noexcept {
 
 void cell::consumed(const envelope& e) noexcept {
   if (!counts_against_capacity(e.kind)) return;
-  const std::uint64_t old = state_.fetch_sub(queued_one + owned_.pulled_ * unread_one, std::memory_order_acq_rel);
+  ++owned_.unreleased_;
+  release_slots();
+}
+
+void cell::release_slots() noexcept {
+  // One RMW gives back every slot handled since the last one and the
+  // unread count of everything pulled: under fan-in the senders' cores and
+  // this one pass the state word's cache line back and forth, and the
+  // handler loop (run_handlers) does this once per activation instead of
+  // once per message.
+  const std::uint64_t n = owned_.unreleased_;
+  const std::uint64_t old = state_.fetch_sub(n * queued_one + std::uint64_t{owned_.pulled_} * unread_one,
+                                             std::memory_order_acq_rel);
   owned_.pulled_ = 0;
-  if ((old & waiters_bit) != 0 && queued(old) - 1 <= capacity_ / 2) wake_space_waiters();
+  owned_.unreleased_ = 0;
+  if ((old & waiters_bit) != 0 && queued(old) - n <= capacity_ / 2) wake_space_waiters();
 }
 
 cell::space_waiters& cell::waiters() {

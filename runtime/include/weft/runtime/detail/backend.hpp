@@ -83,7 +83,10 @@ envelope* receive_envelope(cell* self, matcher m, std::chrono::nanoseconds timeo
 // when the scope ends.
 class handling_scope {
  public:
-  handling_scope(cell* self, envelope* e) noexcept;
+  // release_later: the message's mailbox slot is given back with the rest
+  // of the activation's (the handler loop's batching, mailbox.cpp), not at
+  // once.
+  handling_scope(cell* self, envelope* e, bool release_later = false) noexcept;
   ~handling_scope();
   handling_scope(const handling_scope&) = delete;
   handling_scope& operator=(const handling_scope&) = delete;
@@ -92,6 +95,7 @@ class handling_scope {
   cell* self_;
   envelope* e_;
   envelope* previous_;
+  bool release_later_;
 };
 
 // Sends `request` and waits for the reply envelope (nullptr and `failure`
