@@ -600,7 +600,7 @@ TEST_CASE("write_some never waits; notify_writable says when a full send buffer 
         auto got = client->read_some(1 << 20, std::chrono::seconds(5));
         REQUIRE(got.has_value());
         drained += got->size();
-        while (auto w = self.receive_for(std::chrono::nanoseconds::zero(), [&](const net::writable& n) {
+        while (self.receive_for(std::chrono::nanoseconds::zero(), [&](const net::writable& n) {
           CHECK(n.tag == 3);
           ++notices;
         })) {

@@ -131,7 +131,7 @@ weft::expected<running_server> start_server(weft::runtime& rt, const config& cfg
               presence_spec(h->presence_events),
               sup::as_child({.id = "rooms",
                              .strategy = sup::restart_strategy::one_for_one,
-                             .max_restarts = cfg.room_restarts,
+                             .max_restarts = static_cast<std::uint32_t>(cfg.room_restarts),
                              .max_window = cfg.restart_window,
                              .name = rooms_name}),
               sup::as_child({.id = "irc_clients",
