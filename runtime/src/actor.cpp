@@ -263,6 +263,10 @@ void yield_hook(fiber* departed, void* arg) {
 
 
 void cell::suspend(std::chrono::steady_clock::time_point deadline, bool has_deadline) {
+  // A waiting actor holds no slots it is done with, also when input comes
+  // in while it switches and park_hook's try_idle keeps it (a sender it
+  // waits for may be blocked on its mailbox).
+  release_consumed();
   if (thread_bound_) {
     std::unique_lock lock(parker_->mutex);
     if (!try_idle()) return;

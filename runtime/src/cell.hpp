@@ -307,8 +307,9 @@ class cell : public cell_header {
 
   // Takes the next envelope from the inbox, or nullptr.
   envelope* pull() noexcept;
-  // Clears SCHEDULED if no input is pending; false if there is some (the
-  // caller keeps the actor). The single place an actor goes idle.
+  // Clears SCHEDULED if no input is pending, giving back the slots the
+  // handler loop kept; false if there is some (the caller keeps the actor,
+  // and the slots). The single place an actor goes idle.
   bool try_idle() noexcept;
   // A user message left the mailbox: release its slot (and any left for
   // later), wake blocked senders.

@@ -305,21 +305,33 @@ envelope* cell::pull() noexcept {
 }
 
 bool cell::try_idle() noexcept {
-  // Slots the handler loop kept go back first: an idle actor holds none.
-  release_consumed();
   std::uint64_t s = state_.load(std::memory_order_acquire);
   const std::uint32_t pulled = owned_.pulled_;
+  // An idle actor holds no slots: those the handler loop kept (release_
+  // slots) go back in the same CAS that clears SCHEDULED, one RMW for both.
+  // Unless senders wait for room: only release_slots wakes them.
+  const std::uint64_t slots = owned_.unreleased_;
   // Reset before the CAS: once it succeeds the actor is no longer ours and
   // another worker may already be pulling (and counting) its next message.
   owned_.pulled_ = 0;
+  owned_.unreleased_ = 0;
   for (;;) {
     if (unread(s) > pulled) {
       owned_.pulled_ = pulled;
+      owned_.unreleased_ = static_cast<std::uint32_t>(slots);
       return false;
     }
-    const std::uint64_t n = (s - std::uint64_t{pulled} * unread_one) & ~scheduled_bit;
+    if (slots != 0 && (s & waiters_bit) != 0) {
+      owned_.pulled_ = pulled;
+      owned_.unreleased_ = static_cast<std::uint32_t>(slots);
+      release_slots();
+      return try_idle();  // once more, with nothing kept
+    }
+    const std::uint64_t n = (s - std::uint64_t{pulled} * unread_one - slots * queued_one) & ~scheduled_bit;
     // release: everything this activation did (owned_.pulled_ included) happens
-    // before the next sender's acquire CAS that reschedules us elsewhere.
+    // before the next sender's acquire CAS that reschedules us elsewhere. A
+    // sender setting WAITERS meanwhile changes the word: the CAS fails and
+    // the loop sees it.
     if (state_.compare_exchange_weak(s, n, std::memory_order_acq_rel, std::memory_order_acquire)) return true;
   }
 }
