@@ -106,6 +106,10 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
   // We own e until it is in the inbox, also if an exit signal unwinds us
   // while we wait for room.
   std::unique_ptr<envelope> owned(e);
+  // An actor sending to itself is its own owner: the slots its handler loop
+  // has not given back yet (release_slots) must not make its own mailbox
+  // look full to it (a self-addressed tick refused so was a stalled saga).
+  if (from == this) release_consumed();
   const bool counted = counts_against_capacity(e->kind);
   const bool timed = mode == send_mode::timed && timeout.count() >= 0;
   // The clock is read only when a deadline exists (not on the fast path).

@@ -241,3 +241,31 @@ TEST_CASE("blocked senders that give up while the owner wakes them neither hang 
   }
   CHECK(eventually([&] { return rt.live_actors() == 0; }));
 }
+
+TEST_CASE("a handler-style actor's try_send to itself finds the slots of the messages it handled free") {
+  // Handled messages give their slots back once per activation (mailbox.cpp,
+  // release_slots); a send to itself must not see them as taken (a
+  // self-addressed tick refused so once stalled a saga).
+  weft::runtime rt(small_runtime());
+  weft::scoped_actor me(rt);
+  const weft::pid report = me.self();
+  auto released = std::make_shared<std::atomic<bool>>(false);
+  struct tick {};
+  const weft::pid p = rt.spawn(
+      [report, released](weft::context& self) -> weft::behavior {
+        // Hold the first activation until the mailbox is full.
+        while (!released->load()) std::this_thread::sleep_for(1ms);
+        return {
+            [&self, report](int i) {
+              if (i == 3) self.send(report, self.try_send(self.self(), tick{}));
+            },
+            [&self, report](tick) { self.send(report, std::string("tick")); },
+        };
+      },
+      {.mailbox_capacity = 4});
+  for (int i = 0; i < 4; ++i) REQUIRE(me.send(p, i) == weft::send_status::ok);
+  released->store(true);
+  CHECK(me.receive_for<weft::send_status>(20s) == weft::send_status::ok);
+  CHECK(me.receive_for<std::string>(2s) == "tick");
+  me.exit(p, weft::exit_reason::kill());
+}
