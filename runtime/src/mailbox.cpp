@@ -19,9 +19,10 @@
 // Going idle (owner, try_idle): CAS SCHEDULED off only if every unread
 // envelope has been pulled; the same CAS gives back the slots of the
 // messages the handler loop handled in this activation (release_slots),
-// unless WAITERS is set, when release_slots goes first to wake them. A concurrent sender's step 1 then either
-// happened before (and the CAS fails: keep running) or after (and that
-// sender sees SCHEDULED clear and schedules the actor). No lost wake-ups,
+// unless WAITERS is set, when release_slots goes first to wake them. A
+// concurrent sender's step 1 then either happened before (and the CAS
+// fails: keep running) or after (and that sender sees SCHEDULED clear and
+// schedules the actor). No lost wake-ups,
 // without a separate "has work" flag or a fence pairing.
 //
 // Blocked senders (overflow_policy::block): a sender that finds the
