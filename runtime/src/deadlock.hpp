@@ -30,10 +30,8 @@
 // The sender that closes a cycle is the last of its members to be watched,
 // so it is the one that sees it: each cycle is reported once.
 
-#include <weft/runtime/options.hpp>
 #include <weft/runtime/pid.hpp>
 
-#include <chrono>
 #include <mutex>
 #include <string>
 #include <unordered_map>

@@ -26,7 +26,7 @@ std::string_view to_string(overflow_policy);
 // Mailbox capacity meaning "no limit". Unbounded is an explicit opt-in.
 inline constexpr std::size_t unbounded = ~std::size_t{0};
 
-// What the runtime does when senders blocked on full mailbox form a cycle
+// What the runtime does when senders blocked on full mailboxes form a cycle
 // (A waits for room in B's mailbox, B in A's: neither reads, neither ever
 // gets room). Only untimed blocking sends count; send_for ends by itself.
 enum class send_deadlock_action : std::uint8_t {
