@@ -74,7 +74,9 @@ actor_info snapshot(cell* c) {
   actor_info info;
   info.self = pid_of(c);
   info.status = c->status.load(std::memory_order_relaxed);
-  if (info.status == actor_status::waiting) info.blocked_sending_to = c->rt->deadlocks_.blocked_on(c);
+  // The edge, not the status, says whether it is blocked: the status is
+  // relaxed and passes through running around each check (mailbox.cpp).
+  info.blocked_sending_to = c->rt->deadlocks_.blocked_on(c);
   info.handler_style = c->handler_style_;
   if (c->protocol_ != nullptr) info.protocol = std::string(c->protocol_->name);
   info.mailbox_length = c->mailbox_length();

@@ -271,6 +271,10 @@ send_status cell::deliver(cell* from, envelope* e, send_mode mode, std::chrono::
         break;
       }
       // The check time: join the wait-for graph, look for a cycle once.
+      // Waiting again before the edge shows: suspend() marked the actor
+      // running when the check time resumed it, and a report must not
+      // show a member of its cycle as running.
+      if (on_fiber) from->status.store(actor_status::waiting, std::memory_order_relaxed);
       watched.sender = from;
       if (rt->deadlocks_.watch(from, this, me)) {
         rejected.fetch_add(1, std::memory_order_relaxed);

@@ -100,7 +100,7 @@ TEST_CASE("two actors blocked sending into each other's full mailboxes: reported
   // Introspection names the mailbox each waits for.
   CHECK(rt.info(a)->blocked_sending_to == b);
   CHECK(rt.info(b)->blocked_sending_to == a);
-  CHECK(rt.info(a)->status == weft::actor_status::waiting);
+  CHECK(eventually([&] { return rt.info(a)->status == weft::actor_status::waiting; }));
 
   // Once only: nothing new while the cycle stays.
   std::this_thread::sleep_for(300ms);
