@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 namespace {
@@ -66,6 +67,15 @@ int main(int argc, char** argv) {
   }
   std::printf("%s\n", out.str().c_str());
   std::fflush(stdout);
+  // Where a w=2 figure falls below w=1, these show whether the work moved
+  // between workers (steals) and how often a worker slept (parks).
+  if (std::getenv("WEFT_BENCH_STATS") != nullptr) {
+    for (const weft::worker_stats& w : rt.stats().workers) {
+      std::fprintf(stderr, "worker: activations %llu steals %llu switches %llu parks %llu\n",
+                   static_cast<unsigned long long>(w.activations), static_cast<unsigned long long>(w.steals),
+                   static_cast<unsigned long long>(w.fiber_switches), static_cast<unsigned long long>(w.parks));
+    }
+  }
   rt.shutdown();
   return 0;
 }
