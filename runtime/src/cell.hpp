@@ -266,7 +266,7 @@ struct cell_owned {
   bool defer_exit_ = false;           // inside blocking(): exits wait for it
 };
 
-class cell : public cell_header {
+class cell : public cell_header, public pooled {
  public:
   cell(runtime_impl* rt, std::uint64_t id, std::unique_ptr<actor_body> body, const spawn_options& options,
        std::uint32_t capacity, overflow_policy policy, bool thread_bound);

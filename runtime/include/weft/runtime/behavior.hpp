@@ -299,7 +299,9 @@ class behavior {
   bool invoke(detail::envelope& e, detail::cell* self) { return impl_ && impl_->invoke(e, self); }
 
  private:
-  struct concept_t {
+  // Pooled (detail/small_pool.hpp): a spawned actor's behavior is made on
+  // the spawner's worker and freed wherever the actor ends.
+  struct concept_t : detail::pooled {
     virtual ~concept_t() = default;
     virtual bool invoke(detail::envelope&, detail::cell*) = 0;
   };

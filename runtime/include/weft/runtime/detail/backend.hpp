@@ -35,8 +35,9 @@ struct runtime_release {
 // A negative timeout means "no deadline".
 inline constexpr std::chrono::nanoseconds no_timeout{-1};
 
-// What user code an actor runs (actor.hpp makes them).
-struct actor_body {
+// What user code an actor runs (actor.hpp makes them). Pooled: made on the
+// spawner's worker, freed wherever the actor ends (small_pool.hpp).
+struct actor_body : pooled {
   virtual ~actor_body() = default;
   // Handler style: returns the initial behavior (and run() is not called).
   // Erlang style: returns an empty behavior; run() is the actor's life.

@@ -3,6 +3,7 @@
 // Internal to weft; public only because the send/receive templates build
 // and open envelopes inline.
 
+#include <weft/runtime/detail/small_pool.hpp>
 #include <weft/runtime/pid.hpp>
 
 #include <atomic>
@@ -54,7 +55,9 @@ struct mpsc_node {
   std::atomic<mpsc_node*> next{nullptr};
 };
 
-struct envelope : mpsc_node {
+// Pooled: made by the sender, freed by the receiver, often on another
+// worker (detail/small_pool.hpp).
+struct envelope : mpsc_node, pooled {
   envelope(const type_tag* t, envelope_kind k) noexcept : tag(t), kind(k) {}
   virtual ~envelope() = default;
   envelope(const envelope&) = delete;
