@@ -1,14 +1,17 @@
 // The small-object pool behind `pooled` (detail/small_pool.hpp).
 //
-// Blocks come in 32 classes, 16 to 512 bytes in steps of 16. Each thread
-// keeps a free list per class; the lists are its own, so allocating and
-// freeing touch no shared memory. A thread whose list reaches two batches
-// moves one batch to the class's depot; a thread whose list is empty takes
-// a batch from the depot, and only if the depot is empty too asks malloc
-// for one block. So objects freed on one worker flow back, a batch at a
-// time, to the worker that makes them, and the depot's mutex is taken once
-// per batch (8 KiB of blocks) instead of glibc's arena lock once per
-// cross-thread free.
+// Blocks come in 31 classes, 24 to 504 bytes in steps of 16. Per class,
+// each thread keeps an open list, which allocations pop and frees push,
+// and at most one full batch set aside; these are its own, so allocating
+// and freeing touch no shared memory. When the open list grows to a batch
+// (about 8 KiB of blocks), it is set aside and the batch set aside before
+// moves to the class's depot. When the open list is empty, it takes the
+// set-aside batch, else a batch from the depot, and only if the depot is
+// empty too asks malloc for one block. So objects freed on one worker flow
+// back, a batch at a time, to the worker that makes them, and the depot's
+// mutex is taken once per batch instead of glibc's arena lock once per
+// cross-thread free. Batches move whole, by their first block: no step
+// walks a list.
 //
 // Bounds: a thread keeps under two batches per class (< 16 KiB, or 2 x 8
 // blocks for the largest classes), a depot at most depot_limit bytes per
@@ -41,21 +44,30 @@ constexpr bool pool_enabled = false;  // ASan must see every free to catch use-a
 constexpr bool pool_enabled = true;
 #endif
 
+// Block sizes are 24, 40, 56, ... 504: 8 less than a multiple of 16, which
+// is what glibc's malloc hands out with its 8-byte header, so a block made
+// by malloc on a miss wastes nothing there (a 56-byte envelope in a
+// 64-byte block took an 80-byte chunk and grew broadcast's heap by a
+// quarter).
 constexpr std::size_t granule = 16;
-constexpr std::size_t largest = 512;
-constexpr std::size_t class_count = largest / granule;
+constexpr std::size_t smallest = 24;
+constexpr std::size_t largest = 504;
+constexpr std::size_t class_count = (largest - smallest) / granule + 1;
 constexpr std::size_t depot_limit = 256 * 1024;  // bytes per class
 
 constexpr std::size_t class_of(std::size_t size) noexcept {
-  return size == 0 ? 0 : (size + granule - 1) / granule - 1;
+  return size <= smallest ? 0 : (size - smallest + granule - 1) / granule;
 }
-constexpr std::size_t block_size(std::size_t cls) noexcept { return (cls + 1) * granule; }
+constexpr std::size_t block_size(std::size_t cls) noexcept { return smallest + cls * granule; }
+static_assert(block_size(class_count - 1) == largest && class_of(largest) == class_count - 1);
+static_assert(class_of(56) == 2 && block_size(class_of(57)) == 72);
+
 // Blocks per batch: about 8 KiB of them, at least 8 and at most 128.
 constexpr std::uint32_t batch_of(std::size_t cls) noexcept {
   return static_cast<std::uint32_t>(std::clamp<std::size_t>(8192 / block_size(cls), 8, 128));
 }
 
-// A free block. Every block has room for both words (16 bytes at least).
+// A free block. Every block has room for both words (24 bytes at least).
 struct free_block {
   free_block* next;        // the next block of the same list or batch
   free_block* next_batch;  // in a depot, on a batch's first block: the next batch
@@ -68,13 +80,22 @@ struct depot {
 };
 std::array<depot, class_count> depots;
 
+// Per class, a thread holds an open list (allocations pop from it, frees
+// push to it) and at most one full batch set aside. Batches are whole
+// lists, handed over by their first block, so no step walks a list.
 struct thread_cache {
-  std::array<free_block*, class_count> head{};
-  std::array<std::uint32_t, class_count> count{};
+  struct lists {
+    free_block* open = nullptr;
+    std::uint32_t open_count = 0;
+    free_block* full = nullptr;  // exactly batch_of(class) blocks, or none
+  };
+  std::array<lists, class_count> by_class{};
 
   ~thread_cache() {
-    for (free_block* b : head) {
-      while (b != nullptr) ::operator delete(std::exchange(b, b->next));
+    for (lists& l : by_class) {
+      for (free_block* b : {l.open, l.full}) {
+        while (b != nullptr) ::operator delete(std::exchange(b, b->next));
+      }
     }
   }
 };
@@ -106,20 +127,13 @@ thread_cache* my_cache() noexcept {
   return c;
 }
 
-// Moves one batch from the front of c's list for cls to the depot, or
-// back to malloc when the depot holds its limit.
-void spill(thread_cache& c, std::size_t cls) noexcept {
-  const std::uint32_t batch = batch_of(cls);
-  free_block* first = c.head[cls];
-  free_block* last = first;
-  for (std::uint32_t i = 1; i < batch; ++i) last = last->next;
-  c.head[cls] = last->next;
-  c.count[cls] -= batch;
-  last->next = nullptr;
+// Gives a full batch to the depot, or back to malloc when the depot holds
+// its limit.
+void spill(free_block* first, std::size_t cls) noexcept {
   depot& d = depots[cls];
   {
     std::lock_guard lock(d.mutex);
-    if ((d.held + 1) * batch * block_size(cls) <= depot_limit) {
+    if ((d.held + 1) * batch_of(cls) * block_size(cls) <= depot_limit) {
       first->next_batch = d.batches;
       d.batches = first;
       ++d.held;
@@ -129,20 +143,16 @@ void spill(thread_cache& c, std::size_t cls) noexcept {
   while (first != nullptr) ::operator delete(std::exchange(first, first->next));
 }
 
-// Takes one batch from the depot into c's (empty) list for cls.
-bool refill(thread_cache& c, std::size_t cls) noexcept {
+// A batch from the depot, or nullptr if it has none.
+free_block* take_batch(std::size_t cls) noexcept {
   depot& d = depots[cls];
-  free_block* first;
-  {
-    std::lock_guard lock(d.mutex);
-    first = d.batches;
-    if (first == nullptr) return false;
+  std::lock_guard lock(d.mutex);
+  free_block* first = d.batches;
+  if (first != nullptr) {
     d.batches = first->next_batch;
     --d.held;
   }
-  c.head[cls] = first;
-  c.count[cls] = batch_of(cls);
-  return true;
+  return first;
 }
 
 }  // namespace
@@ -152,10 +162,19 @@ void* pool_allocate(std::size_t size) {
   const std::size_t cls = class_of(size);
   thread_cache* c = my_cache();
   if (c == nullptr) return ::operator new(block_size(cls));
-  if (c->head[cls] == nullptr && !refill(*c, cls)) return ::operator new(block_size(cls));
-  free_block* b = c->head[cls];
-  c->head[cls] = b->next;
-  --c->count[cls];
+  thread_cache::lists& l = c->by_class[cls];
+  if (l.open == nullptr) {
+    // The set-aside batch first, then the depot's, then malloc.
+    if (l.full != nullptr) {
+      l.open = std::exchange(l.full, nullptr);
+    } else if ((l.open = take_batch(cls)) == nullptr) {
+      return ::operator new(block_size(cls));
+    }
+    l.open_count = batch_of(cls);
+  }
+  free_block* b = l.open;
+  l.open = b->next;
+  --l.open_count;
   return b;
 }
 
@@ -171,10 +190,17 @@ void pool_free(void* p, std::size_t size) noexcept {
     ::operator delete(p);
     return;
   }
+  thread_cache::lists& l = c->by_class[cls];
   auto* b = static_cast<free_block*>(p);
-  b->next = c->head[cls];
-  c->head[cls] = b;
-  if (++c->count[cls] >= 2 * batch_of(cls)) spill(*c, cls);
+  b->next = l.open;
+  l.open = b;
+  if (++l.open_count == batch_of(cls)) {
+    // The open list is a whole batch: set it aside, passing the one set
+    // aside before (if any) to the depot.
+    if (l.full != nullptr) spill(l.full, cls);
+    l.full = std::exchange(l.open, nullptr);
+    l.open_count = 0;
+  }
 }
 
 }  // namespace weft::detail

@@ -8,7 +8,7 @@
 // round"). These types inherit `pooled`, which serves them from per-thread
 // free lists that trade full batches with a shared depot: a free on
 // another thread costs a list push, and a batch crosses threads under one
-// mutex per batch, not per object. Sizes above 512 bytes, and every size
+// mutex per batch, not per object. Sizes above 504 bytes, and every size
 // under AddressSanitizer (so that use-after-free is still caught), go to
 // the global operator new. The pool keeps a bounded amount; the rest
 // goes back to malloc (small_pool.cpp).
