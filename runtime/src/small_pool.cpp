@@ -191,16 +191,20 @@ void pool_free(void* p, std::size_t size) noexcept {
     return;
   }
   thread_cache::lists& l = c->by_class[cls];
-  auto* b = static_cast<free_block*>(p);
-  b->next = l.open;
-  l.open = b;
-  if (++l.open_count == batch_of(cls)) {
+  const std::uint32_t batch = batch_of(cls);
+  if (l.open_count == batch) {
     // The open list is a whole batch: set it aside, passing the one set
-    // aside before (if any) to the depot.
+    // aside before (if any) to the depot. Checked before the push, so the
+    // open list never holds more than a batch (a batch just taken from
+    // the depot starts full).
     if (l.full != nullptr) spill(l.full, cls);
     l.full = std::exchange(l.open, nullptr);
     l.open_count = 0;
   }
+  auto* b = static_cast<free_block*>(p);
+  b->next = l.open;
+  l.open = b;
+  ++l.open_count;
 }
 
 }  // namespace weft::detail
