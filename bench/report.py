@@ -173,9 +173,13 @@ def markdown(meta, cases, source, chart_name):
     out.append(f"![rate relative to the best peer]({chart_name})\n")
 
     out.append("### Throughput\n")
+    # The last column: does a second worker help weft? Its median rate at
+    # workers=2 over its median at workers=1, on the workers=2 row (issue
+    # 16 asks >= 1 where the workload has parallelism, >= 0.95 for the
+    # serial pingpong and ring).
     out.append("| workload | workers | unit | weft | CAF | Erlang/OTP "
-               "| weft/CAF | weft/Erlang |")
-    out.append("|---|---:|---|---|---|---|---:|---:|")
+               "| weft/CAF | weft/Erlang | weft w=2/w=1 |")
+    out.append("|---|---:|---|---|---|---|---:|---:|---:|")
     for (case, workers), cells in cases.items():
         unit = next((c.runs[r]["unit"] for c in cells.values()
                      for r in c.runs), "")
@@ -183,9 +187,14 @@ def markdown(meta, cases, source, chart_name):
         for peer in PEERS:
             ratio = paired_ratio(cells["weft"], cells[peer])
             ratios.append(f"{ratio:.2f}×" if ratio else "—")
+        scaling = "—"
+        one = cases.get((case, 1), {}).get("weft")
+        if workers == 2 and one is not None and one.values("rate") \
+                and cells["weft"].values("rate"):
+            scaling = f"{cells['weft'].median('rate') / one.median('rate'):.2f}"
         out.append(f"| {case} | {workers} | {unit} | "
                    + " | ".join(rate_text(cells[f]) for f in FAMILIES)
-                   + " | " + " | ".join(ratios) + " |")
+                   + " | " + " | ".join(ratios) + f" | {scaling} |")
     out.append("")
 
     memory_rows, latency_rows = [], []
