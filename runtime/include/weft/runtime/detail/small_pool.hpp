@@ -31,8 +31,10 @@ struct pooled {
   static void operator delete(void* p, std::size_t size) noexcept { pool_free(p, size); }
   // Over-aligned types bypass the pool (its blocks are 16-byte aligned).
   static void* operator new(std::size_t size, std::align_val_t align) { return ::operator new(size, align); }
-  static void operator delete(void* p, std::size_t size, std::align_val_t align) noexcept {
-    ::operator delete(p, size, align);
+  // The unsized global form: clang declares the sized ones only with
+  // -fsized-deallocation.
+  static void operator delete(void* p, std::size_t, std::align_val_t align) noexcept {
+    ::operator delete(p, align);
   }
   // Declaring operator new in a class hides the global placement form.
   static void* operator new(std::size_t, void* where) noexcept { return where; }
